@@ -1,0 +1,181 @@
+"""Thin NVML bindings (through ``pynvml`` from nvidia-ml-py).
+
+Everything NVML-specific lives here so that health checks and telemetry work on plain values.
+A reading the hardware or driver cannot give is :data:`NA`, never an exception: NVML raises
+``NVMLError_NotSupported`` for, e.g., ECC counters on consumer GPUs, and that must not end a run.
+Handles are looked up by UUID (``nvmlDeviceGetHandleByUUID``) because NVML numbers GPUs in PCI-bus order
+and ignores ``CUDA_VISIBLE_DEVICES``, while PyTorch's ``cuda:N`` does neither.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, Final
+
+
+class _NotAvailable:
+    """The value of a reading that could not be taken. Prints as ``N/A`` like nvidia-smi."""
+
+    _instance: _NotAvailable | None = None
+
+    def __new__(cls) -> _NotAvailable:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "N/A"
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __reduce__(self) -> str:
+        return "NA"
+
+
+NA: Final = _NotAvailable()
+
+_lock = threading.Lock()
+_state: dict[str, Any] = {"initialised": False, "error": None, "pynvml": None}
+
+
+def available(value: object) -> bool:
+    """True when ``value`` is a real reading (not :data:`NA` and not None)."""
+    return value is not NA and value is not None
+
+
+def init() -> str | None:
+    """Initialise NVML once per process. Returns None on success, else one line saying why not.
+
+    The reason is kept, so repeated calls are cheap and give the same answer.
+    """
+    with _lock:
+        if _state["initialised"]:
+            return None
+        if _state["error"] is not None:
+            return str(_state["error"])
+        try:
+            import pynvml
+        except Exception as exc:  # nvidia-ml-py not installed
+            _state["error"] = f"NVML not available: pynvml cannot be imported ({exc}); pip install nvidia-ml-py"
+            return str(_state["error"])
+        try:
+            pynvml.nvmlInit()
+        except Exception as exc:  # NVMLError_LibraryNotFound without a driver, DriverNotLoaded, ...
+            _state["error"] = f"NVML not available: {_describe(exc)} (no NVIDIA driver loaded on this machine?)"
+            return str(_state["error"])
+        _state["initialised"] = True
+        _state["pynvml"] = pynvml
+        return None
+
+
+def reset_for_tests(module: Any | None = None, error: str | None = None) -> None:
+    """Forget the init state; tests install a recorded fake ``pynvml`` module through this."""
+    with _lock:
+        _state["initialised"] = module is not None and error is None
+        _state["error"] = error
+        _state["pynvml"] = module
+
+
+def module() -> Any:
+    """The pynvml module after a successful :func:`init`; raises RuntimeError otherwise."""
+    if init() is not None:
+        msg = str(_state["error"])
+        raise RuntimeError(msg)
+    return _state["pynvml"]
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:  # pynvml's __str__ itself calls NVML and may fail
+        text = ""
+    return f"{type(exc).__name__}: {text}".rstrip(": ")
+
+
+def call(name: str, *args: Any, default: Any = NA) -> Any:
+    """Call ``pynvml.<name>(*args)``; any NVML failure gives ``default`` (NA). Never raises."""
+    if init() is not None:
+        return default
+    fn: Callable[..., Any] | None = getattr(_state["pynvml"], name, None)
+    if fn is None:  # an older nvidia-ml-py without this function
+        return default
+    try:
+        return fn(*args)
+    except Exception:
+        return default
+
+
+def call_or_error(name: str, *args: Any) -> tuple[Any, str | None]:
+    """Like :func:`call` but also says why a reading failed (for recording in results)."""
+    error = init()
+    if error is not None:
+        return NA, error
+    fn = getattr(_state["pynvml"], name, None)
+    if fn is None:
+        return NA, f"pynvml has no {name} (nvidia-ml-py too old)"
+    try:
+        return fn(*args), None
+    except Exception as exc:
+        return NA, _describe(exc)
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return value
+
+
+def normalise_uuid(uuid: str) -> str:
+    """PyTorch prints a GPU UUID bare; NVML wants ``GPU-`` in front. MIG UUIDs keep their prefix."""
+    text = uuid.strip()
+    if text.startswith(("GPU-", "MIG-")):
+        return text
+    return f"GPU-{text}"
+
+
+def driver_version() -> Any:
+    """The driver version string (``nvidia-smi --query-gpu=driver_version``), or NA."""
+    return _text(call("nvmlSystemGetDriverVersion"))
+
+
+def cuda_driver_version() -> Any:
+    """The CUDA version the driver supports, as ``"12.4"``, or NA."""
+    raw = call("nvmlSystemGetCudaDriverVersion_v2")
+    if not available(raw):
+        raw = call("nvmlSystemGetCudaDriverVersion")
+    if not available(raw):
+        return NA
+    return f"{int(raw) // 1000}.{(int(raw) % 1000) // 10}"
+
+
+def device_count() -> Any:
+    """How many GPUs the driver sees (``nvidia-smi -L | wc -l``), ignoring CUDA_VISIBLE_DEVICES; or NA."""
+    return call("nvmlDeviceGetCount")
+
+
+def handle_by_uuid(uuid: str) -> Any:
+    """The NVML handle for a UUID (``GPU-…``), or NA."""
+    return call("nvmlDeviceGetHandleByUUID", normalise_uuid(uuid))
+
+
+def handle_by_index(index: int) -> Any:
+    """The NVML handle for NVML's own (PCI-order) index; for inventory only, never for cuda:N."""
+    return call("nvmlDeviceGetHandleByIndex", index)
+
+
+def pci_bus_id(uuid: str) -> str | None:
+    """``00000000:65:00.0`` for the GPU with this UUID, or None when NVML cannot tell."""
+    handle = handle_by_uuid(uuid)
+    if not available(handle):
+        return None
+    info = call("nvmlDeviceGetPciInfo", handle)
+    if not available(info):
+        return None
+    return str(_text(getattr(info, "busId", None) or getattr(info, "busIdLegacy", ""))) or None
+
+
+def text(name: str, *args: Any) -> Any:
+    """Call an NVML function that returns a string (bytes on old bindings) and give str or NA."""
+    return _text(call(name, *args))

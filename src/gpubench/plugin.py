@@ -1,0 +1,249 @@
+"""The gpubench pytest plugin (entry point ``pytest11``): devices, configuration and machine info.
+
+Any test that takes a ``device`` argument runs once per configured device (``bench.devices``, or
+``--gpubench-devices``), with ids ``cpu``, ``cuda:0``… and without the device in the benchmark group, so
+``cuda:0`` and ``cuda:1`` stand side by side in one pytest-benchmark group. A device that cannot be
+used is skipped with the exact reason, or replaced by the fallback device with a loud note that also
+goes into every benchmark's ``extra_info``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from gpubench.config import Config, ConfigError, load_config
+from gpubench.devices import CudaProbe, DeviceError, parse_device, parse_device_list, probe_cuda, resolve
+from gpubench.results import device_identity, environment, new_run_id
+
+if TYPE_CHECKING:
+    import torch
+
+_PROBE_KEY = pytest.StashKey[CudaProbe]()
+_CONFIG_KEY = pytest.StashKey[Config]()
+_RUN_KEY = pytest.StashKey[str]()
+_NOTES_KEY = pytest.StashKey[list[str]]()
+
+MARKERS = {
+    "gpu": "needs at least one usable CUDA GPU (skipped otherwise, naming why)",
+    "multi_gpu": "needs at least two usable CUDA GPUs (skipped otherwise, naming why)",
+    "distributed": "needs torch.distributed (skipped otherwise, naming why)",
+}
+
+
+@dataclass(frozen=True)
+class BenchDevice:
+    """The device a test runs on. ``name`` is where it runs; ``requested`` what the config asked for."""
+
+    name: str
+    requested: str
+    fallback_note: str = ""
+    identity: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def torch_device(self) -> torch.device:
+        import torch
+
+        return torch.device(self.name)
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.name.startswith("cuda")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gpubench", "gpubench: GPU verification and benchmarks")
+    group.addoption(
+        "--gpubench-config",
+        metavar="FILE",
+        default=None,
+        help="dl.config.sdn to use instead of ./dl.config.sdn",
+    )
+    group.addoption(
+        "--gpubench-devices",
+        metavar="LIST",
+        default=None,
+        help="devices to run on, e.g. cuda:0,cuda:1 or cpu (default: the config's bench.devices, else dl.device)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, doc in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {doc}")
+    config.stash[_NOTES_KEY] = []
+    # Read the configuration now: a bad file or --gpubench-devices is a usage error (exit 4, one
+    # message naming file:line:column), not an error in the middle of collection.
+    gpubench_config_for(config)
+
+
+def _flags(config: pytest.Config) -> dict[str, Any]:
+    devices = config.getoption("--gpubench-devices", default=None)
+    if not devices:
+        return {}
+    try:
+        names = [spec.name for spec in parse_device_list(devices)]
+    except DeviceError as exc:
+        msg = f"--gpubench-devices: {exc}"
+        raise pytest.UsageError(msg) from None
+    return {"bench.devices": names}
+
+
+def gpubench_config_for(config: pytest.Config) -> Config:
+    """The effective gpubench configuration for this pytest run (read once)."""
+    if _CONFIG_KEY not in config.stash:
+        try:
+            loaded = load_config(config.getoption("--gpubench-config", default=None), flags=_flags(config))
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        config.stash[_CONFIG_KEY] = loaded
+        config.stash.setdefault(_NOTES_KEY, []).extend(loaded.warnings)
+    return config.stash[_CONFIG_KEY]
+
+
+def probe_for(config: pytest.Config) -> CudaProbe:
+    """What PyTorch and NVML see (probed once per pytest run)."""
+    if _PROBE_KEY not in config.stash:
+        config.stash[_PROBE_KEY] = probe_cuda()
+    return config.stash[_PROBE_KEY]
+
+
+def run_id_for(config: pytest.Config) -> str:
+    if _RUN_KEY not in config.stash:
+        config.stash[_RUN_KEY] = os.environ.get("GPUBENCH_RUN_ID") or new_run_id()
+    return config.stash[_RUN_KEY]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "device" not in metafunc.fixturenames:
+        return
+    names = [parse_device(d).name for d in gpubench_config_for(metafunc.config).bench_devices()]
+    metafunc.parametrize("device", names, ids=names, indirect=True)
+
+
+def resolve_bench_device(requested: str, cfg: Config, probe: CudaProbe) -> BenchDevice | str:
+    """A :class:`BenchDevice` for ``requested``, or the skip reason when it cannot run.
+
+    The fallback device is used only when it is not already among the compared devices: comparing
+    ``cuda:0`` with ``cuda:0`` under another name would be a lie.
+    """
+    spec = parse_device(requested)
+    resolved = resolve(spec, probe, cfg.bench.fallback)
+    if resolved.unusable is None:
+        return BenchDevice(spec.name, spec.name, "", device_identity(spec.name, probe))
+    compared = {parse_device(d).name for d in cfg.bench_devices()}
+    if resolved.device is None:
+        return f"{spec.name} skipped: {resolved.unusable} (bench.fallback is 'none')"
+    if resolved.device.name in compared:
+        return f"{spec.name} skipped: {resolved.unusable} ({resolved.device.name} is already compared)"
+    target = resolved.device.name
+    return BenchDevice(target, spec.name, resolved.note, device_identity(target, probe))
+
+
+@pytest.fixture
+def device(request: pytest.FixtureRequest) -> BenchDevice:
+    """The device under test (parametrized by the plugin over the configured devices)."""
+    requested = getattr(request, "param", None)
+    cfg = gpubench_config_for(request.config)
+    if requested is None:
+        requested = cfg.bench_devices()[0]
+    outcome = resolve_bench_device(str(requested), cfg, probe_for(request.config))
+    if isinstance(outcome, str):
+        pytest.skip(outcome)
+    if outcome.fallback_note:
+        notes = request.config.stash.setdefault(_NOTES_KEY, [])
+        if outcome.fallback_note not in notes:
+            notes.append(outcome.fallback_note)
+    if "benchmark" in request.fixturenames:
+        bench = request.getfixturevalue("benchmark")
+        bench.extra_info.update(
+            {
+                "device": outcome.name,
+                "requested_device": outcome.requested,
+                "fallback_note": outcome.fallback_note,
+                "gpu": outcome.identity,
+            }
+        )
+    return outcome
+
+
+@pytest.fixture(scope="session")
+def gpubench_config(request: pytest.FixtureRequest) -> Config:
+    """The effective configuration (flags > environment > ./dl.config.sdn > user config > defaults)."""
+    return gpubench_config_for(request.config)
+
+
+@pytest.fixture(scope="session")
+def gpubench_probe(request: pytest.FixtureRequest) -> CudaProbe:
+    """What PyTorch and NVML can see in this process."""
+    return probe_for(request.config)
+
+
+@pytest.fixture(scope="session")
+def gpubench_run_id(request: pytest.FixtureRequest) -> str:
+    """One id per pytest run: names telemetry traces and result files of this run."""
+    return run_id_for(request.config)
+
+
+def usable_gpus(probe: CudaProbe) -> int:
+    return probe.device_count if probe.cuda_available else 0
+
+
+def marker_skip_reason(marker: str, probe: CudaProbe) -> str | None:
+    """Why a test with this marker cannot run here, or None when it can."""
+    from gpubench.devices import why_unusable
+
+    if marker == "gpu" and usable_gpus(probe) < 1:
+        problem = why_unusable(parse_device("cuda:0"), probe)
+        return f"needs a CUDA GPU: {problem.reason if problem else 'none visible'}"
+    if marker == "multi_gpu" and usable_gpus(probe) < 2:
+        problem = why_unusable(parse_device("cuda:1"), probe)
+        return f"needs two CUDA GPUs: {problem.reason if problem else f'{usable_gpus(probe)} visible'}"
+    if marker == "distributed":
+        try:
+            import torch.distributed as dist
+        except Exception as exc:
+            return f"needs torch.distributed: cannot import it ({exc})"
+        if not dist.is_available():
+            return "needs torch.distributed: this PyTorch build was compiled without it"
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for marker in ("gpu", "multi_gpu", "distributed"):
+        if item.get_closest_marker(marker) is not None:
+            reason = marker_skip_reason(marker, probe_for(item.config))
+            if reason:
+                pytest.skip(reason)
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
+    """Add GPU inventory, versions and the effective configuration to pytest-benchmark's machine_info."""
+    cfg = gpubench_config_for(config)
+    machine_info["gpubench"] = {
+        "run_id": run_id_for(config),
+        "environment": environment(probe_for(config)),
+        "config": cfg.as_dict(),
+        "config_files": list(cfg.files),
+        "config_sources": dict(cfg.sources),
+    }
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    cfg = gpubench_config_for(config)
+    files = ", ".join(cfg.files) or "none (built-in defaults)"
+    return [f"gpubench: devices {', '.join(cfg.bench_devices())}; config {files}"]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    notes = config.stash.get(_NOTES_KEY, [])
+    if notes:
+        terminalreporter.section("gpubench notes", sep="=", yellow=True, bold=True)
+        for note in notes:
+            terminalreporter.write_line(note, yellow=True, bold=note.startswith("FALLBACK"))
