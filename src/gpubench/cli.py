@@ -27,6 +27,10 @@ DELEGATED = {
 }
 
 
+# verbs that run one rank per GPU under torchrun (gpubench.distributed.run merges them on rank 0)
+DISTRIBUTED_VERBS = ("verify", "bench")
+
+
 class UsageError(Exception):
     """Bad command-line usage (exit 2)."""
 
@@ -56,7 +60,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     group.add_argument("-q", "--quiet", action="store_true", help="print less")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(active_verb: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser. Only ``active_verb``'s module is imported (its options are added), so that
+    ``gpubench config show`` never imports the modules that need torch."""
     parser = argparse.ArgumentParser(
         prog="gpubench",
         description="Verify and benchmark the GPUs of a PyTorch machine.",
@@ -83,10 +89,24 @@ def build_parser() -> argparse.ArgumentParser:
     for verb, (module_name, help_text) in DELEGATED.items():
         sub = verbs.add_parser(verb, help=help_text)
         _add_common(sub)
+        if verb != active_verb:
+            continue
         module = _load_module(module_name)
         if module is not None:
             module.add_arguments(sub)
+        if verb in DISTRIBUTED_VERBS:
+            dist_module = _load_module("gpubench.distributed")
+            if dist_module is not None:
+                dist_module.add_arguments(sub)
     return parser
+
+
+def launched_by_torchrun(env: Any = None) -> bool:
+    """True inside a process started by torchrun (or another launcher that sets WORLD_SIZE and RANK)."""
+    import os
+
+    env = os.environ if env is None else env
+    return "WORLD_SIZE" in env and "RANK" in env
 
 
 def _load_module(name: str) -> Any:
@@ -275,7 +295,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(next((a for a in argv if not a.startswith("-")), None))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
@@ -288,6 +309,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(config_reference(), end="")
                 return EXIT_OK
             return cmd_config_show(args) if args.config_verb == "show" else cmd_config_check(args)
+        if args.verb in DISTRIBUTED_VERBS and launched_by_torchrun():
+            dist_module = _load_module("gpubench.distributed")
+            if dist_module is None:
+                print("error: distributed runs are not available in this build", file=sys.stderr)
+                return EXIT_USAGE
+            return int(dist_module.run(args.verb, args))
         module = _load_module(DELEGATED[args.verb][0])
         if module is None:
             print(f"error: `gpubench {args.verb}` is not available in this build", file=sys.stderr)
