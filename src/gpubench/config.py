@@ -99,6 +99,7 @@ class BenchSection:
     xor_seeds: int = _opt("seeds trained at once in the XOR case", 100, min=1)
     xor_first_seed: int = _opt("first XOR seed (seeds are first .. first + xor_seeds - 1)", 0, min=0)
     xor_epochs: int = _opt("epochs of XOR training", 500, min=1)
+    xor_rounds: int = _opt("timed rounds of the XOR case (each trains every seed)", 2, min=1)
     mnist_epochs: int = _opt("epochs timed per MNIST benchmark round", 1, min=1)
     mnist_batch_size: int = _opt("MNIST batch size", 128, min=1)
     mnist_limit: int = _opt(
@@ -159,9 +160,9 @@ class TelemetrySection:
 
     enabled: bool = _opt("sample NVML / psutil telemetry during runs", True)
     interval_ms: int = _opt(
-        "sampling interval, milliseconds. Default 100: measured by bench/test_telemetry_overhead.py, the "
-        "sampler costs well under 1% of benchmark time there (10 ms costs about ten times more); GPM metrics "
-        "need samples over 100 ms apart, so shorter intervals fill those columns only every few samples",
+        "sampling interval, milliseconds. Default 100, measured by bench/test_telemetry_overhead.py: the "
+        "sampler thread used 0.6% of one core at 100 ms (1% at 50 ms, 3-4% at 10 ms); GPM metrics need "
+        "samples over 100 ms apart, so shorter intervals fill those columns only every few samples",
         100,
         min=10,
         max=60_000,
@@ -172,7 +173,9 @@ class TelemetrySection:
 class VerifySection:
     """``verify:``: the health checks and their thresholds."""
 
-    devices: tuple[str, ...] = _opt("devices verified (default: bench.devices, else dl.device)", (), device=True)
+    devices: tuple[str, ...] = _opt(
+        "devices verified (default: bench.devices, else dl.device)", (), device=True
+    )
     level: str = _opt("quick (<30 s per GPU), long, or stress", "quick", choices=LEVELS)
     memtest_fraction: float = _opt("share of free GPU memory the memory test covers", 0.1, min=0.0, max=0.95)
     memtest_seconds: float = _opt("time bound of the memory test, seconds", 10.0, min=0.0)
@@ -183,7 +186,12 @@ class VerifySection:
         5.0,
         min=0.0,
     )
-    perf_floor_pct: float = _opt("FAIL when more than this % below siblings or own history", 10.0, min=0.0)
+    perf_floor_pct: float = _opt(
+        "FAIL when more than this % below same-model siblings or own history "
+        "(WARN on cpu: host load is not checked)",
+        10.0,
+        min=0.0,
+    )
     pcie_min_width_fraction: float = _opt(
         "WARN when the PCIe link under load runs below this share of its max width (half or less FAILs)",
         1.0,
@@ -198,7 +206,9 @@ class VerifySection:
         "WARN when PyTorch's and NVML's total memory differ by more than this %", 3.0, min=0.0
     )
     history_dir: str = _opt("where perf_floor finds earlier runs (default: <results.dir>/verify)", "")
-    history_runs: int = _opt("earlier runs of the same GPU whose median is the perf floor reference", 10, min=1)
+    history_runs: int = _opt(
+        "earlier runs of the same GPU whose median is the perf floor reference", 10, min=1
+    )
 
 
 @dataclass(frozen=True)

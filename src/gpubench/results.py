@@ -84,20 +84,27 @@ def atomic_write_json(path: Path, data: Any) -> Path:
 
 
 def software_versions() -> dict[str, Any]:
-    """Versions of everything that changes a number: Python, gpubench, torch, CUDA, cuDNN, driver."""
+    """Versions of everything that changes a number: Python, gpubench, torch, torchvision, …
+
+    Read from package metadata, not by importing: importing torchvision and pandas only to learn their
+    versions cost seconds per run.
+    """
+    from importlib import metadata
+
     versions: dict[str, Any] = {
         "python": platform.python_version(),
         "gpubench": __version__,
         "platform": platform.platform(),
     }
-    for module in ("torch", "torchvision", "pytest_benchmark", "pandas", "pynvml"):
-        mod = sys.modules.get(module)
-        if mod is None and module != "torch":
-            try:
-                mod = __import__(module)
-            except Exception:
-                mod = None
-        versions[module] = getattr(mod, "__version__", None) if mod is not None else None
+    for key, dist in (("torch", "torch"), ("torchvision", "torchvision"), ("pytest_benchmark", "pytest-benchmark"),
+                      ("pandas", "pandas"), ("pynvml", "nvidia-ml-py")):
+        try:
+            versions[key] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[key] = None
+    torch = sys.modules.get("torch")
+    if torch is not None:  # the running build (e.g. 2.14.1+cu130) beats the metadata's name
+        versions["torch"] = str(getattr(torch, "__version__", versions["torch"]))
     return versions
 
 
