@@ -73,7 +73,66 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+class CaseTimeout(Exception):
+    """A benchmark case ran past ``bench.case_timeout_s``."""
+
+
+def _atomic_save(storage: Any, output_json: Any, save: str) -> None:
+    """pytest-benchmark's FileStorage.save, made all-or-nothing and safe for two runs at once.
+
+    The original opens the final name and writes into it (an interrupt leaves half a file), and two runs
+    finishing together compute the same number. Here the JSON goes to a temporary file, which is then
+    hard-linked to the first free ``NNNN_`` name (a link fails if the name exists, so no overwrite).
+    """
+    import tempfile
+
+    from pytest_benchmark.utils import safe_dumps
+
+    folder = storage.get("x").parent
+    data = safe_dumps(output_json, ensure_ascii=True, indent=4).encode()
+    fd, tmp = tempfile.mkstemp(prefix=".saving-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        number = int(storage._next_num)
+        while True:
+            target = storage.get(f"{number:04d}_{save}.json")
+            try:
+                os.link(tmp, target)
+                break
+            except FileExistsError:
+                number += 1
+    finally:
+        os.unlink(tmp)
+    storage.logger.info(f"Saved benchmark data in: {target}")
+
+
+def _make_saves_atomic(config: pytest.Config) -> None:
+    import types
+
+    session = getattr(config, "_benchmarksession", None)
+    storage = getattr(session, "storage", None)
+    if storage is not None and type(storage).__name__ == "FileStorage" and hasattr(storage, "get"):
+        storage.save = types.MethodType(_atomic_save, storage)
+
+
+def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    # pytest treats KeyboardInterrupt as an interrupted session and still runs sessionfinish,
+    # where pytest-benchmark saves the cases that completed.
+    raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
+    _make_saves_atomic(config)
+    if hasattr(config, "_benchmarksession"):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     for name, doc in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {doc}")
     config.stash[_NOTES_KEY] = []
@@ -212,6 +271,61 @@ def marker_skip_reason(marker: str, probe: CudaProbe) -> str | None:
         if not dist.is_available():
             return "needs torch.distributed: this PyTorch build was compiled without it"
     return None
+
+
+class CaseOutOfMemory(Exception):
+    """A benchmark case could not allocate what its size needs (device or host memory)."""
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """Per device case: stop it past ``bench.case_timeout_s``; name the size when it runs out of memory.
+
+    A SIGALRM timer interrupts Python code; a hang inside one C call (a stuck CUDA kernel) is only
+    interrupted when that call returns, which this mechanism cannot force. Either failure ends only
+    this case: the others still run and pytest-benchmark still saves them.
+    """
+    import signal
+    import threading
+
+    if "device" not in getattr(item, "fixturenames", ()):
+        return (yield)
+    limit = gpubench_config_for(item.config).bench.case_timeout_s
+    timed = limit > 0 and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+    def expire(signum: int, frame: Any) -> None:
+        msg = (
+            f"{item.nodeid} timed out after {limit:g} s (bench.case_timeout_s). Fix: raise the limit with "
+            "--set bench.case_timeout_s=SECONDS, or use smaller sizes"
+        )
+        raise CaseTimeout(msg)
+
+    previous = signal.signal(signal.SIGALRM, expire) if timed else None
+    if timed:
+        signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        return (yield)
+    except Exception as exc:
+        if not _is_out_of_memory(exc):
+            raise
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        shown = ", ".join(f"{k}={v}" for k, v in params.items()) or item.name
+        msg = (
+            f"{item.nodeid}: out of memory with {shown} ({type(exc).__name__}: {str(exc).splitlines()[0]}). "
+            "Fix: use smaller sizes for this device (bench section of dl.config.sdn)"
+        )
+        raise CaseOutOfMemory(msg) from exc
+    finally:
+        if timed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
