@@ -144,7 +144,7 @@ def test_syntax_errors_become_config_errors_with_position(tmp_path: Path, home: 
 
 
 def test_bad_environment_value_names_the_variable(tmp_path: Path, home: dict[str, str]) -> None:
-    with pytest.raises(ConfigError, match="environment SIMPLE_DL_DTYPE: dl.dtype = 'float32' is not allowed"):
+    with pytest.raises(ConfigError, match=r"environment SIMPLE_DL_DTYPE: dl\.dtype = 'float32' is not allowed"):
         load(tmp_path, {**home, "SIMPLE_DL_DTYPE": "float32"})
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gpubench import __version__
-from gpubench.config import ConfigError, Config, effective_rows, field_docs, load_config, read_file
+from gpubench.config import Config, ConfigError, effective_rows, field_docs, load_config, read_file
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -145,7 +145,9 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
     for key in flags:
         section, _, name = key.partition(".")
-        if section not in SECTIONS or name not in {f for f in SECTIONS[section].__dataclass_fields__}:
+        import dataclasses
+
+        if section not in SECTIONS or name not in {f.name for f in dataclasses.fields(SECTIONS[section])}:
             msg = f"command line: unknown setting {key!r}. Fix: see `gpubench config show` for the settings"
             raise ConfigError(msg)
     config = load_config(getattr(args, "config", None), flags=flags)
@@ -161,7 +163,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     probe = probe_cuda()
     driver_cuda = nvml.cuda_driver_version() if probe.nvml_error is None else None
-    data = {
+    data: dict[str, Any] = {
         "torch": probe.torch_version or f"not importable ({probe.torch_error})",
         "cuda_build": probe.cuda_build or ("none (CPU-only build)" if probe.torch_version else None),
         "cuda_available": probe.cuda_available,
@@ -202,8 +204,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     table.add_row("cpu", _cpu_name(), "-", "-", "-", "-")
     for d in data["devices"]:
         table.add_row(
-            d["device"], d["name"], f"{d['memory_gib']:.1f}", d["compute_capability"], d["uuid"] or "N/A",
-            d["pci_bus_id"] or "N/A",
+            str(d["device"]), str(d["name"]), f"{d['memory_gib']:.1f}", str(d["compute_capability"]),
+            str(d["uuid"] or "N/A"), str(d["pci_bus_id"] or "N/A"),
         )
     out.print(table)
     if not probe.devices:

@@ -89,7 +89,7 @@ def _atomic_save(storage: Any, output_json: Any, save: str) -> None:
     from pytest_benchmark.utils import safe_dumps
 
     folder = storage.get("x").parent
-    data = safe_dumps(output_json, ensure_ascii=True, indent=4).encode()
+    data = safe_dumps(output_json, ensure_ascii=True, indent=4).encode()  # type: ignore[no-untyped-call]
     fd, tmp = tempfile.mkstemp(prefix=".saving-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
