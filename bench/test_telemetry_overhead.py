@@ -71,12 +71,12 @@ def _block(run: Callable[[int], None], n: int, interval_ms: int | None) -> tuple
     return elapsed, sampler.summary().get("sampler_cpu_pct")
 
 
-def _compare(run: Callable[[int], None], n: int, interval_ms: int | None) -> dict[str, Any]:
+def _compare(run: Callable[[int], None], n: int, interval_ms: int | None, pairs: int = PAIRS) -> dict[str, Any]:
     """Interleaved off/on blocks (``None``: off/off, the noise floor)."""
     off: list[float] = []
     on: list[float] = []
     cpu: list[float] = []
-    for k in range(PAIRS):
+    for k in range(pairs):
         if interval_ms is None:
             off.append(_block(run, n, None)[0])
             on.append(_block(run, n, None)[0])
@@ -97,7 +97,7 @@ def _compare(run: Callable[[int], None], n: int, interval_ms: int | None) -> dic
         "slowdown_median_pct": 100.0 * (statistics.median(ratios) - 1.0),
         "sampler_cpu_pct": statistics.median(cpu) if cpu else None,
         "block_s_min_off": min(off),
-        "pairs": PAIRS,
+        "pairs": pairs,
     }
 
 
@@ -109,8 +109,11 @@ def test_sampler_overhead(benchmark: Any, case: str) -> None:
     run(10)
     n = max(1, round(BLOCK_S / ((time.perf_counter() - t0) / 10)))
 
-    noise = _compare(run, n, None)
-    results = {str(ms): _compare(run, n, ms) for ms in INTERVALS_MS}
+    # Under --benchmark-disable (the test suite's smoke run) one pair per interval checks that the
+    # measurement runs end to end; the 1% figure is only judged in a real benchmark run.
+    pairs = 1 if benchmark.disabled else PAIRS
+    noise = _compare(run, n, None, pairs)
+    results = {str(ms): _compare(run, n, ms, pairs) for ms in INTERVALS_MS}
     benchmark.extra_info.update(
         {
             "workload": f"telemetry_overhead/{case}",
@@ -122,7 +125,7 @@ def test_sampler_overhead(benchmark: Any, case: str) -> None:
             "default_interval_ms": DEFAULT_INTERVAL_MS,
         }
     )
-    lines = [f"{case}: block {noise['block_s_min_off'] * 1000:.0f} ms, {PAIRS} pairs, {os.cpu_count()} CPUs"]
+    lines = [f"{case}: block {noise['block_s_min_off'] * 1000:.0f} ms, {pairs} pairs, {os.cpu_count()} CPUs"]
     lines.append(
         f"  off/off     min {noise['slowdown_min_pct']:+6.2f}%  median {noise['slowdown_median_pct']:+6.2f}%"
     )
@@ -145,4 +148,5 @@ def test_sampler_overhead(benchmark: Any, case: str) -> None:
     # wall-clock slowdowns are recorded above with their noise floor, which on a shared 2-core machine can
     # exceed 1% by itself.
     assert default["sampler_cpu_pct"] is not None
-    assert default["sampler_cpu_pct"] < 1.0, lines
+    if not benchmark.disabled:
+        assert default["sampler_cpu_pct"] < 1.0, lines

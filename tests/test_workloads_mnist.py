@@ -1,0 +1,84 @@
+"""The MNIST MLP, recipe, FLOP count, pipelines, time split, memory breakdown and verdicts (on CPU)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from gpubench.workloads import data, mnist
+
+
+@pytest.fixture(scope="module")
+def small() -> data.MnistData:
+    return data.synthetic_mnist(n_train=640, n_test=200, seed=3)
+
+
+def test_model_and_recipe_are_the_specified_ones() -> None:
+    model = mnist.build_model()
+    linears = [m for m in model if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(784, 512), (512, 256), (256, 128), (128, 10)]
+    assert [m.p for m in model if isinstance(m, nn.Dropout)] == [0.2, 0.2]
+    kinds = [type(m).__name__ for m in model]
+    assert kinds == ["Flatten", "Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear", "ReLU", "Linear"]
+    group = mnist.build_optimizer(model).param_groups[0]
+    assert (group["lr"], group["betas"], group["weight_decay"]) == (1e-3, (0.9, 0.999), 1e-5)
+
+
+def test_flop_counts_follow_the_layers() -> None:
+    macs = 784 * 512 + 512 * 256 + 256 * 128 + 128 * 10
+    assert 2 * macs == mnist.FORWARD_FLOPS_PER_IMAGE
+    assert 4 * macs + 2 * (macs - 784 * 512) == mnist.TRAIN_FLOPS_PER_IMAGE
+    assert mnist.gflops(1000, 2.0) == pytest.approx(1000 * mnist.TRAIN_FLOPS_PER_IMAGE / 2.0 / 1e9)
+
+
+@pytest.mark.parametrize("pipeline", ["dataloader", "resident"])
+def test_pipelines_train_on_the_limited_set(small: data.MnistData, pipeline: str) -> None:
+    trainer = mnist.Trainer(small, "cpu", pipeline, limit=300, batch_size=128)
+    result = trainer.epoch()
+    assert (result.images, result.steps) == (300, 3)
+    assert result.seconds > 0 and result.loss > 0 and 0 <= result.accuracy <= 1
+    split = trainer.epoch_instrumented()
+    assert set(split.phases) == {"data", "forward", "backward", "optimizer"}
+    assert split.images == 300 and all(v >= 0 for v in split.phases.values())
+
+
+def test_memory_breakdown_counts_tensors(small: data.MnistData) -> None:
+    trainer = mnist.Trainer(small, "cpu", "resident", limit=256)
+    memory = trainer.memory()
+    n_params = sum(p.numel() for p in trainer.model.parameters())
+    assert memory.parameters == memory.gradients == 4 * n_params
+    assert 2 * 4 * n_params <= memory.optimizer_state <= 2 * 4 * n_params + 8 * 64  # exp_avg, exp_avg_sq, steps
+    # saved for backward: at least the inputs of the three later Linear layers (128 x (512 + 256 + 128) floats)
+    assert memory.activations >= 128 * (512 + 256 + 128) * 4
+    assert memory.dataset_on_device == 256 * 784 * 4 + 256 * 8
+    assert memory.peak >= memory.parameters + memory.gradients + memory.optimizer_state + memory.activations
+    assert "computed" in memory.peak_method
+
+
+def test_gpu_pipelines_are_skipped_on_cpu_with_the_reason(small: data.MnistData) -> None:
+    assert "needs a CUDA device" in (mnist.pipeline_skip_reason("cuda-graph", "cpu") or "")
+    assert "bf16 autocast" in (mnist.pipeline_skip_reason("resident-bf16", "cpu") or "")
+    assert mnist.pipeline_skip_reason("resident", "cpu") is None
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        mnist.Trainer(small, "cpu", "cuda-graph")
+
+
+def test_verdicts_use_per_dataset_targets() -> None:
+    assert mnist.judge("mnist", 0.995, 0.985, 0.03)[0] == "PASS"
+    verdict, failures, _ = mnist.judge("mnist", 0.97, 0.985, 0.08)
+    assert verdict == "FAIL" and len(failures) == 2
+    # the Fashion-MNIST reference run (92% / 88.7% / 0.246) passes its own targets, not MNIST's
+    assert mnist.judge("fashion-mnist", 0.92, 0.887, 0.246)[0] == "PASS"
+    assert mnist.judge("mnist", 0.92, 0.887, 0.246)[0] == "FAIL"
+    assert mnist.judge("synthetic", 0.1, 0.1, 2.3)[0].startswith("SKIP")
+
+
+def test_full_run_on_synthetic_data_is_not_judged(small: data.MnistData) -> None:
+    rows: list[dict[str, float]] = []
+    run = mnist.train_full(small, "cpu", epochs=1, report=rows.append)
+    assert len(rows) == 1 and run.epochs == rows
+    assert 0 <= rows[0]["train_accuracy_eval"] <= 1
+    assert run.verdict.startswith("SKIP") and run.source["kind"] == "synthetic"
+    assert 0 <= rows[0]["val_accuracy"] <= 1
+    assert torch.isfinite(torch.tensor(rows[0]["train_loss"]))

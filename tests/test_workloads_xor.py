@@ -1,0 +1,40 @@
+"""XOR: the batched training equals one-seed-at-a-time nn.Module training, and converges as documented."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gpubench.workloads import xor
+
+
+def test_batched_training_matches_sequential_modules() -> None:
+    seeds = [0, 1, 2, 3, 5]
+    batched = xor.train_batched(seeds, epochs=120)
+    for i, seed in enumerate(seeds):
+        first, acc, loss, _ = xor.train_reference(seed, epochs=120)
+        assert batched.epochs_to_target[i] == first
+        assert batched.final_accuracy[i] == acc
+        assert batched.final_loss[i] == pytest.approx(loss, rel=1e-3, abs=1e-6)
+
+
+def test_batched_parameters_match_after_training() -> None:
+    params = xor.init_params([7, 8])
+    xor.train_batched([7, 8], epochs=40, params=params)
+    for i, seed in enumerate([7, 8]):
+        *_, model = xor.train_reference(seed, epochs=40)
+        for stacked, own in zip(params, model.parameters(), strict=True):
+            torch.testing.assert_close(stacked[i].detach(), own.detach(), rtol=1e-4, atol=1e-5)
+
+
+def test_convergence_on_fixed_seeds() -> None:
+    """Seeds 0-29 over 500 epochs: most converge, each within the documented 6-60 epochs."""
+    result = xor.train_batched(range(30), epochs=500)
+    summary = result.summary(seconds=1.0)
+    assert 0.6 <= summary["converged_share"] <= 1.0
+    for reached, acc in zip(result.epochs_to_target, result.final_accuracy, strict=True):
+        if acc > 0.95:
+            assert 1 <= reached <= 60
+    assert summary["median_seconds_to_target"] == pytest.approx(summary["median_epochs_to_target"] / 500)
+    with pytest.raises(ValueError, match="at least one seed"):
+        xor.train_batched([], epochs=1)
