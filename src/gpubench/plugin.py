@@ -339,13 +339,19 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
     """Add GPU inventory, versions and the effective configuration to pytest-benchmark's machine_info."""
     cfg = gpubench_config_for(config)
+    # No run id here: pytest-benchmark warns on every compare whose machine_info differs, and a
+    # per-run value would make that warning fire always. The run id goes to the top level instead.
     machine_info["gpubench"] = {
-        "run_id": run_id_for(config),
         "environment": environment(probe_for(config)),
         "config": cfg.as_dict(),
         "config_files": list(cfg.files),
         "config_sources": dict(cfg.sources),
     }
+
+
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
+    """The run id at the top level of the saved JSON (names this run's telemetry traces)."""
+    output_json["gpubench"] = {"run_id": run_id_for(config)}
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
