@@ -15,7 +15,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from gpubench import __version__
-from gpubench.config import Config, ConfigError, effective_rows, field_docs, load_config, read_file
+from gpubench.config import (
+    Config,
+    ConfigError,
+    check_file,
+    effective_rows,
+    field_docs,
+    load_config,
+    read_file,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -42,6 +50,23 @@ def console(stderr: bool = False) -> Any:
     stream = sys.stderr if stderr else sys.stdout
     width = None if stream.isatty() else 160
     return Console(file=stream, width=width, highlight=False, soft_wrap=False, markup=False)
+
+
+# Bidirectional overrides reorder what the terminal shows (a GPU name could hide text behind them).
+_BIDI = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C))
+
+
+def printable(value: Any) -> str:
+    """Text for a terminal table: control characters (ESC sequences, NUL, BEL...) and bidi overrides removed,
+    tabs become blanks. Device names, hostnames and config strings come from outside gpubench; printed raw,
+    an ESC sequence in one of them could clear the screen or rewrite the verdict a user reads."""
+    import unicodedata
+
+    return "".join(
+        " " if c == "\t" else c
+        for c in str(value)
+        if c in "\n\t" or (unicodedata.category(c) != "Cc" and c not in _BIDI)
+    )
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -204,8 +229,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     table.add_row("cpu", _cpu_name(), "-", "-", "-", "-")
     for d in data["devices"]:
         table.add_row(
-            str(d["device"]), str(d["name"]), f"{d['memory_gib']:.1f}", str(d["compute_capability"]),
-            str(d["uuid"] or "N/A"), str(d["pci_bus_id"] or "N/A"),
+            str(d["device"]), printable(d["name"]), f"{d['memory_gib']:.1f}", str(d["compute_capability"]),
+            printable(d["uuid"] or "N/A"), printable(d["pci_bus_id"] or "N/A"),
         )
     out.print(table)
     if not probe.devices:
@@ -246,7 +271,7 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 
     docs = {k: d for k, _, d in field_docs()}
     out = console()
-    files = ", ".join(config.files) if config.files else "none found (built-in defaults)"
+    files = printable(", ".join(config.files)) if config.files else "none found (built-in defaults)"
     out.print(f"configuration files read (lowest precedence first): {files}")
     table = Table(show_edge=False, pad_edge=False)
     table.add_column("setting")
@@ -255,7 +280,7 @@ def cmd_config_show(args: argparse.Namespace) -> int:
     if args.doc:
         table.add_column("meaning")
     for key, value, source in rows:
-        cells = [key, _show_value(value), source]
+        cells = [key, printable(_show_value(value)), printable(source)]
         if args.doc:
             cells.append(docs.get(key, ""))
         table.add_row(*cells, style=None if source == "default" else "bold")
@@ -283,9 +308,10 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     path = Path(args.file)
-    if not path.is_file():
+    if not path.exists():
         print(f"error: {path}: no such file. Fix: give the path of a dl.config.sdn", file=sys.stderr)
         return EXIT_USAGE
+    check_file(path, "config check")  # a folder or a device: ConfigError, exit 2
     document = read_file(path)  # syntax errors raise ConfigError with file:line:column
     config = load_config(path, env={}, user_files=False)
     for warning in config.warnings:
@@ -296,7 +322,76 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that the same clean-up runs (temporary result files are removed)."""
+
+    signum = 15
+
+
+# While not None, Ctrl-C and SIGTERM are recorded here instead of raised. Raised inside PyTorch's import, the
+# KeyboardInterrupt either crosses pybind11's C++ (std::terminate: the process aborts) or is swallowed by it
+# (the run goes on as if nothing happened); both were seen here. So torch is imported first, with interrupts
+# held until the import is done.
+_held_interrupts: list[int] | None = None
+
+# verbs that import PyTorch; they import it up front, with interrupts held
+TORCH_VERBS = ("info", "verify", "bench")
+
+
+def _on_interrupt(signum: int, frame: Any) -> None:
+    import signal
+
+    if signum == signal.SIGTERM:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    if _held_interrupts is not None:
+        _held_interrupts.append(signum)
+        return
+    _raise_interrupt(signum)
+
+
+def _raise_interrupt(signum: int) -> None:
+    import signal
+
+    if signum == signal.SIGTERM:
+        raise Terminated(f"terminated by signal {signum}")
+    raise KeyboardInterrupt
+
+
+def import_torch_holding_interrupts() -> None:
+    """Import torch (if installed) with Ctrl-C and SIGTERM held; one that came meanwhile is raised after."""
+    global _held_interrupts
+    _held_interrupts = []
+    try:
+        import torch  # noqa: F401
+    except Exception:  # not installed or broken: devices.probe_cuda reports why
+        pass
+    finally:
+        held, _held_interrupts = _held_interrupts, None
+    if held:
+        _raise_interrupt(held[0])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code. Ctrl-C exits 130 and SIGTERM 143, without a traceback,
+    wherever they land (even while the parser imports the verb's module)."""
+    import signal
+    import threading
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, _on_interrupt)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as exc:
+        print("interrupted: results written so far are kept", file=sys.stderr)
+        return 128 + Terminated.signum if isinstance(exc, Terminated) else 130
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(next((a for a in argv if not a.startswith("-")), None))
     try:
@@ -304,6 +399,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
     try:
+        if args.verb in TORCH_VERBS:
+            if args.verb != "info":  # a bad configuration is reported at once, not after PyTorch loads (seconds)
+                config_from_args(argparse.Namespace(**{**vars(args), "quiet": True}))
+            import_torch_holding_interrupts()
         if args.verb == "info":
             return cmd_info(args)
         if args.verb == "config":
@@ -328,6 +427,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted: results written so far are kept", file=sys.stderr)
-        return 130

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -27,6 +28,9 @@ from gpubench import sdn
 from gpubench.devices import DTYPES, FALLBACK_POLICIES, DeviceError, DeviceSpec, parse_device
 
 CONFIG_FILENAME = "dl.config.sdn"
+MAX_CONFIG_BYTES = 1 << 20
+"""Largest configuration file read (1 MiB). A dl.config.sdn is a few hundred bytes; anything this big is the
+wrong file (a log, a dataset), and parsing it would take seconds and print a warning per unknown key."""
 BACKENDS = ("torch", "native", "cuda")
 LEVELS = ("quick", "long", "stress")
 REPORT_FORMATS = ("md", "html", "csv", "parquet")
@@ -160,10 +164,9 @@ class TelemetrySection:
 
     enabled: bool = _opt("sample NVML / psutil telemetry during runs", True)
     interval_ms: int = _opt(
-        "sampling interval, milliseconds. Default 100, measured by bench/test_telemetry_overhead.py: the "
-        "sampler thread used 0.6% of one core at 100 ms (1% at 50 ms, 3-4% at 10 ms); GPM metrics need "
-        "samples over 100 ms apart, so shorter intervals fill those columns only every few samples",
-        100,
+        "sampling interval, milliseconds. Default 250, measured by bench/test_telemetry_overhead.py: at 100 ms "
+        "the sampler thread used up to 1.25% of one core on a busy 2-core machine, over the 1% budget",
+        250,
         min=10,
         max=60_000,
     )
@@ -313,6 +316,7 @@ class _Origin:
 
     label: str  # "file.sdn:3:11", "environment GPUBENCH_DL_DEVICE", "command line --device"
     key_label: str = ""  # where the key starts (unknown-key warnings)
+    item_labels: tuple[str, ...] = ()  # where each item of a list value starts (a bad item is named exactly)
 
     def __str__(self) -> str:
         return self.label
@@ -346,7 +350,14 @@ def _coerce(dotted: str, raw: Any, tp: Any, meta: Mapping[str, Any], origin: _Or
         items = raw if isinstance(raw, (list, tuple)) else [raw]
         if isinstance(raw, str) and "," in raw:
             items = [p.strip() for p in raw.split(",") if p.strip()]
-        return tuple(_coerce(dotted, item, args[0], meta, origin) for item in items)
+        labels = origin.item_labels if isinstance(raw, (list, tuple)) else ()
+        return tuple(
+            _coerce(
+                dotted, item, args[0], meta,
+                dataclasses.replace(origin, label=labels[i]) if i < len(labels) else origin,
+            )
+            for i, item in enumerate(items)
+        )
     value = _scalar(dotted, raw, tp, meta, origin)
     _check_choices_and_range(dotted, value, meta, origin)
     return value
@@ -437,9 +448,14 @@ def _raw_from_document(doc: sdn.Document, warnings: list[str]) -> Raw:
             warnings.append(f"{loc((section,), True)}: unknown section {section!r}{_suggest(section, list(SECTIONS))}"
                             " (ignored)")
             continue
+        if body is None:  # `training:` with every key commented out: an empty section, not an error
+            continue
+        if isinstance(body, list) and body:
+            # A block whose first line is not `key: value` reads as an array; say what is wrong with that line.
+            raise ConfigError(_not_a_setting(section, body[0], loc((section, 0))))
         if not isinstance(body, dict):
             msg = (
-                f"{loc((section,))}: {section} must be a block of 'key: value' lines, found {type(body).__name__}. "
+                f"{loc((section,))}: {section} must be a block of 'key: value' lines, found {_kind(body)}. "
                 f"Fix: write '{section}:' and indent its keys under it"
             )
             raise ConfigError(msg)
@@ -450,8 +466,42 @@ def _raw_from_document(doc: sdn.Document, warnings: list[str]) -> Raw:
                     f"{loc((section, key), True)}: unknown key {section}.{key}{_suggest(key, names)} (ignored)"
                 )
                 continue
-            raw[f"{section}.{key}"] = (value, _Origin(loc((section, key)), loc((section, key), True)))
+            items = tuple(loc((section, key, i)) for i in range(len(value))) if isinstance(value, list) else ()
+            raw[f"{section}.{key}"] = (value, _Origin(loc((section, key)), loc((section, key), True), items))
     return raw
+
+
+_GLUED_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):(\S.*)\Z")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    return {list: "a list", dict: "a block", bool: "true or false", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _not_a_setting(section: str, first: Any, where: str) -> str:
+    """The message for a section whose first line is not ``key: value`` (the reader took it for a list)."""
+    if isinstance(first, str):
+        glued = _GLUED_RE.match(first)
+        if glued:
+            file, _, position = where.rpartition(":")
+            at = f"{file}:{int(position) + len(glued.group(1)) + 1}" if position.isdigit() else where
+            return (
+                f"{at}: missing blank after ':' in {first!r}. "
+                f"Fix: write '{glued.group(1)}: {glued.group(2)}' (SDN needs a blank after the colon)"
+            )
+        return (
+            f"{where}: {first!r} is not a setting of {section}:. "
+            f"Fix: write each setting as 'key: value' (a name, a colon, a blank, the value), "
+            f"indented under '{section}:'; see `gpubench config show` for the names"
+        )
+    return (
+        f"{where}: {section} must be a block of 'key: value' lines, found a list. "
+        f"Fix: write '{section}:' and indent its keys under it"
+    )
 
 
 def _raw_from_env(env: Mapping[str, str], warnings: list[str]) -> Raw:
@@ -495,9 +545,48 @@ def user_config_paths(env: Mapping[str, str]) -> list[Path]:
     return [home / ".simple" / CONFIG_FILENAME, xdg / "gpubench" / CONFIG_FILENAME]
 
 
+def check_file(path: Path, where: str) -> None:
+    """Raise ConfigError unless ``path`` is a regular file; ``where`` names who gave the path."""
+    if path.is_dir():
+        msg = f"{where}: {str(path)!r} is a folder, not a configuration file. Fix: give the path of a dl.config.sdn"
+        raise ConfigError(msg)
+    if path.exists() and not path.is_file():
+        msg = (
+            f"{where}: {str(path)!r} is not a regular file (a device, pipe or socket). "
+            "Fix: give the path of a dl.config.sdn"
+        )
+        raise ConfigError(msg)
+    if not path.exists():
+        msg = f"{where}: configuration file {str(path)!r} does not exist. Fix: give the path of a dl.config.sdn"
+        raise ConfigError(msg)
+
+
 def read_file(path: Path) -> sdn.Document:
-    """Parse one config file; an SDN syntax error becomes a ConfigError (file:line:column and fix)."""
+    """Parse one config file; an SDN syntax error becomes a ConfigError (file:line:column and fix).
+
+    An empty file and one over :data:`MAX_CONFIG_BYTES` are errors too: the first is usually a write that
+    never finished, the second the wrong file.
+    """
     try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            with open(path, "rb") as handle:
+                head = handle.read(MAX_CONFIG_BYTES).replace(b"\r\n", b"\n")
+            line = head.count(b"\n") + 1
+            column = len(head) - head.rfind(b"\n")
+            msg = (
+                f"{path}:{line}:{column}: the file is {size / 2**20:.1f} MiB and passes the "
+                f"{MAX_CONFIG_BYTES // 2**20} MiB limit here; a dl.config.sdn is a few hundred bytes. "
+                "Fix: point --config at the right file, or cut it down to the settings gpubench reads"
+            )
+            raise ConfigError(msg)
+        if size == 0 or not path.read_bytes().strip():
+            msg = (
+                f"{path}:1:1: the configuration file is empty (a save that did not finish?). Fix: write at least "
+                "one setting, e.g. 'dl:' and '    device: cuda:1' below it, or delete the file to use the "
+                "built-in defaults"
+            )
+            raise ConfigError(msg)
         return sdn.load(path)
     except sdn.SdnError as exc:
         raise ConfigError(str(exc)) from None
@@ -533,10 +622,8 @@ def load_config(
     project = Path(explicit) if explicit else cwd / CONFIG_FILENAME
     if not explicit and cwd.resolve() == Path.cwd().resolve():
         project = Path(CONFIG_FILENAME)  # messages say "dl.config.sdn:3:11", as the user sees the file
-    if explicit and not project.is_file():
-        where = "--config" if config_file else "environment GPUBENCH_CONFIG"
-        msg = f"{where}: configuration file {str(project)!r} does not exist. Fix: give the path of a dl.config.sdn"
-        raise ConfigError(msg)
+    if explicit:
+        check_file(project, "--config" if config_file else "environment GPUBENCH_CONFIG")
     if project.is_file():
         layers.append(_raw_from_document(read_file(project), warnings))
         files.append(str(project))

@@ -207,7 +207,7 @@ def load_runs(results_dir: Path) -> LoadedRuns:
         if problem:
             warnings.append(f"skipped {path}: {problem}")
             continue
-        run, checks = _verify_rows(path, data)
+        run, checks = _verify_rows(path, data, warnings)
         runs.append(run)
         verify_rows.extend(checks)
 
@@ -307,7 +307,9 @@ def _benchmark_rows(
         machine_id = str(path.parent.relative_to(results_dir / "benchmarks"))
     except ValueError:
         machine_id = path.parent.name
-    run_id = str(gb.get("run_id") or f"{machine_id}/{path.stem}")
+    # gpubench writes the run id at the top level ("gpubench": {"run_id"}); older and distributed saves
+    # keep it in machine_info
+    run_id = str(_as_dict(data.get("gpubench")).get("run_id") or gb.get("run_id") or f"{machine_id}/{path.stem}")
     run_time = data.get("datetime")
     if not isinstance(run_time, str):
         stamp = _dt.datetime.fromtimestamp(path.stat().st_mtime, _dt.timezone.utc)
@@ -541,12 +543,18 @@ def read_trace(path: Path, uuid: str | None, warnings: list[str]) -> pd.DataFram
 
     try:
         frame = pd.read_csv(path)
+        with open(path, "rb") as handle:  # a trace whose writer was stopped mid-row ends without a newline
+            cut_off = handle.seek(0, 2) > 0 and (handle.seek(-1, 2) >= 0 and handle.read(1) not in b"\r\n")
     except (OSError, ValueError, UnicodeDecodeError) as exc:
-        warnings.append(f"skipped trace {path}: not a readable CSV ({exc})")
+        reason = " ".join(str(exc).split())  # one line: pandas' parser errors span several
+        warnings.append(f"skipped trace {path}: not a readable CSV ({reason})")
         return None
     if "t" not in frame.columns:
         warnings.append(f"skipped trace {path}: no 't' (time, seconds) column")
         return None
+    if cut_off and len(frame):
+        frame = frame.iloc[:-1]
+        warnings.append(f"trace {path}: its last row is cut off; used the {len(frame)} complete samples before it")
     if uuid and "uuid" in frame.columns and (frame["uuid"] == uuid).any():
         frame = frame[frame["uuid"] == uuid]
     frame = frame.assign(t=pd.to_numeric(frame["t"], errors="coerce")).dropna(subset=["t"])
@@ -604,15 +612,19 @@ def _tidy_frame(rows: list[dict[str, Any]], warnings: list[str]) -> pd.DataFrame
     ).reset_index(drop=True)
 
 
-def _verify_rows(path: Path, data: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _verify_rows(
+    path: Path, data: Mapping[str, Any], warnings: list[str] | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     env = _as_dict(data.get("environment"))
     run_id = str(data.get("run_id") or path.stem)
     host = str(env.get("host") or "")
     names = {str(d.get("uuid")): d for d in data.get("devices") or [] if isinstance(d, Mapping)}
     by_device = {str(d.get("device")): d for d in names.values()}
     rows = []
-    for check in data["checks"]:
+    for position, check in enumerate(data["checks"]):
         if not isinstance(check, Mapping):
+            if warnings is not None:
+                warnings.append(f"skipped {path} check #{position}: expected an object, found {type(check).__name__}")
             continue
         device = str(check.get("device") or "")
         ident = names.get(str(check.get("uuid"))) or by_device.get(device) or {}

@@ -1023,16 +1023,48 @@ def load(path: str | os.PathLike[str]) -> Document:
         data = handle.read()
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    for bom, encoding in _FOREIGN_BOMS:
+        if data.startswith(bom):
+            msg = f"file is {encoding} text (it starts with a {encoding} byte-order mark), not UTF-8"
+            hint = f"save the file as UTF-8 (e.g. iconv -f {encoding} -t UTF-8 FILE)"
+            raise SdnError(msg, source, 1, 1, hint)
+
+    def position(offset: int) -> tuple[int, int]:
+        # Everything before ``offset`` decodes; count lines and characters in it.
+        before = data[:offset].decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+        lines = before.split("\n")
+        return len(lines), len(lines[-1]) + 1
+
+    nul = data.find(b"\x00")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        # Everything before the first bad byte decodes; count lines and characters in it.
-        before = data[: exc.start].decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
-        lines = before.split("\n")
+        if 0 <= nul < exc.start:
+            raise _nul_error(source, nul, *position(nul)) from None
         msg = f"file is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})"
         hint = "save the file as UTF-8"
-        raise SdnError(msg, source, len(lines), len(lines[-1]) + 1, hint) from None
+        raise SdnError(msg, source, *position(exc.start), hint) from None
+    if nul >= 0:  # no text format holds NUL: binary data, or UTF-16 without its byte-order mark
+        raise _nul_error(source, nul, *position(nul))
     return parse(text, source)
+
+
+_FOREIGN_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
+def _nul_error(source: str, offset: int, line: int, column: int) -> SdnError:
+    return SdnError(
+        f"file contains a NUL byte (offset {offset}): it is binary data or UTF-16/UTF-32 text, not UTF-8 text",
+        source,
+        line,
+        column,
+        "save the file as UTF-8 text; check that this is the right file",
+    )
 
 
 # --- writer -------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import functools
+import re
 import socket
 import sys
 import time
@@ -473,6 +474,14 @@ def run_checks(
 # --- writing --------------------------------------------------------------------------------------
 
 
+# XML 1.0 cannot hold these at all, not even escaped: one in a GPU name would make the whole file unreadable.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _xml(text: Any) -> str:
+    return _XML_ILLEGAL.sub("\ufffd", str(text))
+
+
 def junit_xml(report: VerifyReport) -> str:
     """JUnit XML: one testcase per (device, check); FAIL -> <failure>, SKIP -> <skipped>, WARN noted in
     output.
@@ -494,18 +503,18 @@ def junit_xml(report: VerifyReport) -> str:
     )
     props = ET.SubElement(suite, "properties")
     for name, value in (("run_id", report.run_id), ("level", report.level), ("summary", report.summary())):
-        ET.SubElement(props, "property", name=name, value=value)
+        ET.SubElement(props, "property", name=name, value=_xml(value))
     for r in report.results:
         case = ET.SubElement(
-            suite, "testcase", classname=f"verify.{r.device}", name=r.check, time=f"{r.duration_s:.3f}"
+            suite, "testcase", classname=_xml(f"verify.{r.device}"), name=r.check, time=f"{r.duration_s:.3f}"
         )
-        detail = f"value: {_fmt(r.value, r.unit)}\nthreshold: {_fmt(r.threshold, '')}\n{r.message}"
+        detail = _xml(f"value: {_fmt(r.value, r.unit)}\nthreshold: {_fmt(r.threshold, '')}\n{r.message}")
         if r.remedy:
-            detail += f"\nremedy: {r.remedy}"
+            detail += _xml(f"\nremedy: {r.remedy}")
         if r.verdict is Verdict.FAIL:
-            ET.SubElement(case, "failure", message=r.message, type="FAIL").text = detail
+            ET.SubElement(case, "failure", message=_xml(r.message), type="FAIL").text = detail
         elif r.verdict is Verdict.SKIP:
-            ET.SubElement(case, "skipped", message=r.message)
+            ET.SubElement(case, "skipped", message=_xml(r.message))
         else:
             ET.SubElement(case, "system-out").text = f"{r.verdict.value}: {detail}"
     ET.indent(suites)
@@ -545,25 +554,27 @@ def print_report(report: VerifyReport, console: Any, paths: Sequence[Path] = (),
     from rich.table import Table
     from rich.text import Text
 
+    from gpubench.cli import printable
+
     if not quiet:
         table = Table(title=f"gpubench verify ({report.level}) {report.run_id}", show_lines=False)
         for name in ("device", "check", "verdict", "value", "threshold", "finding", "remedy"):
             table.add_column(name, overflow="fold")
         for r in report.results:
             table.add_row(
-                r.device,
+                printable(r.device),
                 r.check,
                 Text(r.verdict.value, style=_STYLE[r.verdict]),
-                _fmt(r.value, r.unit),
-                _fmt(r.threshold, ""),
-                r.message,
-                r.remedy,
+                printable(_fmt(r.value, r.unit)),
+                printable(_fmt(r.threshold, "")),
+                printable(r.message),
+                printable(r.remedy),
             )
         console.print(table)
     style = "bold red" if report.exit_code else "bold green"
     console.print(Text(report.summary(), style=style))
     for path in paths:
-        console.print(f"wrote {path}")
+        console.print(f"wrote {printable(path)}")
 
 
 def _console() -> Any:
@@ -615,7 +626,12 @@ def verify(
     finally:
         if status is not None:
             status.stop()
-    paths = write_report(report, Path(results_dir) if results_dir is not None else Path(config.results.dir))
+    target = Path(results_dir) if results_dir is not None else Path(config.results.dir)
+    try:
+        paths = write_report(report, target)
+    except (OSError, ValueError):  # unwritable folder, or a link leading outside it: show the verdicts anyway
+        print_report(report, console, (), quiet=quiet)
+        raise
     print_report(report, console, paths, quiet=quiet)
     return report, paths
 
@@ -650,12 +666,22 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    from gpubench.results import ResultPathError
+
     history = Path(args.history_dir) if getattr(args, "history_dir", None) else None
-    report, _paths = verify(
-        config,
-        level=getattr(args, "level", None),
-        checks=getattr(args, "checks", None),
-        history_dir=history,
-        quiet=bool(getattr(args, "quiet", False)),
-    )
+    try:
+        report, _paths = verify(
+            config,
+            level=getattr(args, "level", None),
+            checks=getattr(args, "checks", None),
+            history_dir=history,
+            quiet=bool(getattr(args, "quiet", False)),
+        )
+    except (ResultPathError, OSError) as exc:
+        print(
+            f"error: the checks ran but their results were not saved: {exc}. Fix: point --results-dir "
+            "(results.dir) at a folder you can write, with no link inside it that leads out of it",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     return report.exit_code
