@@ -107,6 +107,14 @@ def test_empty_cuda_visible_devices_hides_every_gpu() -> None:
     assert problem is not None and problem.code == "hidden_by_cvd"
 
 
+def test_cuda_visible_devices_naming_a_missing_gpu_is_blamed_not_the_driver() -> None:
+    # one GPU in the machine, CUDA_VISIBLE_DEVICES=7: CUDA sees none, NVML still sees the one
+    p = probe(0, cuda_visible_devices="7", nvml_device_count=1)
+    problem = why_unusable(parse_device("cuda:1"), p)
+    assert problem is not None and problem.code == "hidden_by_cvd"
+    assert "CUDA_VISIBLE_DEVICES='7' exposes 0 GPU(s)" in problem.reason
+
+
 def test_index_beyond_count_lists_the_devices_there_are() -> None:
     problem = why_unusable(parse_device("cuda:1"), probe(1))
     assert problem is not None and problem.code == "index_out_of_range"

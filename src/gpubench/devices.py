@@ -156,7 +156,9 @@ def why_unusable(spec: DeviceSpec, probe: CudaProbe) -> Unusable | None:
         machine = (
             f"; NVML sees {probe.nvml_device_count} GPU(s) on the machine" if probe.nvml_device_count else ""
         )
-        if not visible or (probe.nvml_device_count or 0) > index or probe.device_count == len(visible):
+        # With the driver answering (NVML counted GPUs) or the variable empty or fully used, it is the
+        # variable that makes cuda:N absent, not a missing driver.
+        if not visible or probe.nvml_device_count is not None or probe.device_count == len(visible):
             return Unusable(
                 "hidden_by_cvd",
                 f"CUDA_VISIBLE_DEVICES={cvd!r} exposes {probe.device_count} GPU(s) to this process, "
