@@ -26,7 +26,7 @@ import pytest
 
 from gpubench.telemetry import DEFAULT_INTERVAL_MS, Sampler
 
-INTERVALS_MS = (10, 50, 100, 500)
+INTERVALS_MS = (10, 50, 100, 250, 500)
 PAIRS = int(os.environ.get("GPUBENCH_OVERHEAD_PAIRS", "15"))
 BLOCK_S = 0.15
 

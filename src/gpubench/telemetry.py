@@ -48,14 +48,15 @@ from typing import Any, Literal, Protocol
 from gpubench import nvml
 from gpubench.results import atomic_write_text
 
-DEFAULT_INTERVAL_MS = 100
+DEFAULT_INTERVAL_MS = 250
 """Default sampling interval, chosen with ``bench/test_telemetry_overhead.py`` (psutil source, a 2-core
-machine shared with other jobs): the sampling thread's CPU time while the case ran was 2.9-4.3% of one
-core at 10 ms, 0.9-1.1% at 50 ms, 0.57-0.58% at 100 ms and 0.05-0.06% at 500 ms (0.3-0.5 ms per reading).
-100 ms is the shortest of these that stays clearly under 1%. Wall-clock on/off differences could not be
-resolved below that machine's own noise, so the 1% is held to the sampler's CPU time: what it can take
-from the work at most. 100 ms also suits NVML: GPM samples must be over 100 ms apart, and the driver
-buffers utilization every 1/6-1 s, so shorter intervals mostly re-read the same values."""
+machine shared with other jobs). The sampling thread's CPU time while a case ran, as a share of one core:
+2.4-4.3% at 10 ms, 0.9-1.7% at 50 ms, 0.57-1.25% at 100 ms (the pure-Python case, which contends for the
+GIL, gave the high end), 0.04-0.06% at 500 ms; about 0.3-1.3 ms per reading. 100 ms was not reliably under
+1%, so the default is 250 ms (see the README for the figures at 250 ms). Wall-clock on/off differences could
+not be resolved below that machine's own noise, so the 1% is held to the sampler's CPU time: what it can
+take from the work at most. 250 ms also suits NVML: GPM samples must be over 100 ms apart, and utilization
+is read from the driver's own buffer (nvmlDeviceGetSamples), which keeps its finer samples between reads."""
 DEFAULT_INTERVAL_S = DEFAULT_INTERVAL_MS / 1000.0
 CLOCK = "time.perf_counter"
 MIN_CPU_WINDOW_S = 0.01
