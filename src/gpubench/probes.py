@@ -299,30 +299,13 @@ def _sync(dev: torch.device) -> None:
 
 
 def time_calls(dev: torch.device, fn: Callable[[], Any], repeats: int, warmup: int = 1) -> list[float]:
-    """Seconds per call of ``fn`` on ``dev``: CUDA events on the device's current stream, else
-    perf_counter.
+    """Seconds per call of ``fn`` on ``dev``, one figure per round, timed by the benchmarks' own
+    :class:`gpubench.timing.DeviceTimer`: it synchronizes ``dev`` itself (not the current device), uses CUDA
+    events for device work, and repeats calls within a round until the synchronization costs under 1%.
     """
-    torch = _torch()
-    for _ in range(warmup):
-        fn()
-    _sync(dev)
-    times: list[float] = []
-    if dev.type == "cuda":
-        with torch.cuda.device(dev):
-            for _ in range(repeats):
-                start = torch.cuda.Event(enable_timing=True)
-                end = torch.cuda.Event(enable_timing=True)
-                start.record()
-                fn()
-                end.record()
-                end.synchronize()
-                times.append(start.elapsed_time(end) / 1e3)
-        return times
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
+    from gpubench.timing import DeviceTimer
+
+    return list(DeviceTimer(dev).measure(fn, rounds=repeats, warmup_rounds=warmup).times_s)
 
 
 def _oom_text(exc: BaseException) -> str:
