@@ -177,9 +177,14 @@ def test_run_id_from_the_environment_cannot_put_a_trace_outside_results(
         "def test_b(benchmark, device):\n    benchmark.pedantic(sum, args=(range(10),), rounds=2)\n", "utf-8"
     )
     before = _all_files(pytester.path.parent)
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--benchmark-json=out.json", "test_b.py")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--benchmark-json=out.json", "test_b.py")
     result.assert_outcomes(passed=1)
-    created = _all_files(pytester.path.parent) - before
+    # pytester's own files for the subprocess (its captured stdout/stderr, its basetemp) are not the run's
+    own = {pytester.path / "stdout", pytester.path / "stderr"}
+    created = {
+        p for p in _all_files(pytester.path.parent) - before
+        if p not in own and not p.is_relative_to(pytester.path / "runpytest-0")
+    }
     assert created == {pytester.path / "work" / "out.json"}  # no trace, anywhere
     (bench,) = json.loads((pytester.path / "work" / "out.json").read_text("utf-8"))["benchmarks"]
     tele = bench["extra_info"]["telemetry"]

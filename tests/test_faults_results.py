@@ -235,7 +235,7 @@ def test_benchmarks_complete_when_the_telemetry_source_fails(
     (pytester.path / "dl.config.sdn").write_text("dl:\n  device: cpu\ntelemetry:\n  interval_ms: 20\n", "utf-8")
     pytester.makeconftest(FAILING_SOURCE)
     pytester.makepyfile(test_bench=BENCHMARKS)
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--benchmark-json=bench.json")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--benchmark-json=bench.json")
     result.assert_outcomes(passed=2)
     assert "Traceback" not in result.stdout.str()
     data = json.loads((pytester.path / "bench.json").read_text("utf-8"))

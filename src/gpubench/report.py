@@ -449,18 +449,20 @@ def _benchmark_row(
 
 
 def natural_rate(row: Mapping[str, Any]) -> tuple[float, str]:
-    """The row's throughput (higher is faster): items/s, else GB/s, else TFLOP/s, else calls/s (1/median).
+    """The row's throughput (higher is faster), in the unit that limits the case.
 
     A compute-bound case (a matmul ceiling fraction, or at least one flop per byte moved) reads as
-    TFLOP/s before GB/s: a matmul records both, and its bytes are not what limits it.
+    TFLOP/s; a case that moves bytes reads as GB/s (elementwise ops and copies: their element count per
+    second says less than the bandwidth they reach); otherwise items/s (MNIST images), else calls/s.
     """
-    order = [("items_per_s", "items/s"), ("gbps", "GB/s"), ("tflops", "TFLOP/s")]
     flops, moved = row.get("flops"), row.get("bytes")
     compute_bound = row.get("matmul_fraction") is not None or (
         flops is not None and moved is not None and moved > 0 and flops / moved >= 1.0
     )
     if compute_bound:
-        order = [order[0], order[2], order[1]]
+        order = [("tflops", "TFLOP/s"), ("gbps", "GB/s"), ("items_per_s", "items/s")]
+    else:
+        order = [("gbps", "GB/s"), ("items_per_s", "items/s"), ("tflops", "TFLOP/s")]
     for column, unit in order:
         value = row.get(column)
         if value is not None and value == value and value > 0:
