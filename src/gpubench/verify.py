@@ -578,14 +578,9 @@ def print_report(report: VerifyReport, console: Any, paths: Sequence[Path] = (),
 
 
 def _console() -> Any:
-    try:
-        from gpubench.cli import console
+    from gpubench.cli import console  # imported here: cli imports this module for `gpubench verify`
 
-        return console()
-    except ImportError:  # cli not present (library use): a plain console
-        from rich.console import Console
-
-        return Console(highlight=False, markup=False, width=None if sys.stdout.isatty() else 160)
+    return console()
 
 
 def verify(
