@@ -909,44 +909,23 @@ def local_bench(config: Any, device: str) -> dict[str, Any]:
     timer = DeviceTimer(
         device, clock=b.timer, max_sync_fraction=b.max_sync_fraction, min_round_s=b.min_round_s
     )
-    out: dict[str, Any] = {}
-    case = tensor_ops.matmul_case(max(b.matmul_sizes), dtype)
-    prepared = tensor_ops.prepare(case, device, seed=config.dl.seed)
-    m = timer.measure(
-        prepared.fn,
-        prepared.inputs,
-        rounds=b.rounds,
-        warmup_rounds=b.warmup_rounds,
-        device_only=case.device_only,
-    )
-    out["matmul"] = {
-        "n": case.size,
-        "dtype": dtype,
-        "flops": case.flops,
-        "bytes": case.bytes,
-        "median_s": m.median_s,
-        "times_s": list(m.times_s),
-        "tflops": case.flops / m.median_s / 1e12,
-        "timing": m.plan.as_dict(),
+
+    def timed(case: Any, **prepare_kw: Any) -> dict[str, Any]:
+        prepared = tensor_ops.prepare(case, device, **prepare_kw)
+        m = timer.measure(prepared.fn, prepared.inputs, rounds=b.rounds, warmup_rounds=b.warmup_rounds,
+                          device_only=case.device_only)
+        return {"bytes": case.bytes, "median_s": m.median_s, "times_s": list(m.times_s),
+                "timing": m.plan.as_dict()}
+
+    matmul = tensor_ops.matmul_case(max(b.matmul_sizes), dtype)
+    mm = timed(matmul, seed=config.dl.seed)
+    copy = tensor_ops.copy_case("d2d", max(b.copy_bytes))
+    cp = timed(copy)
+    return {
+        "matmul": {"n": matmul.size, "dtype": dtype, "flops": matmul.flops, **mm,
+                   "tflops": matmul.flops / mm["median_s"] / 1e12},
+        "copy": {"size": copy.size, **cp, "gbps": copy.bytes / cp["median_s"] / 1e9},
     }
-    case = tensor_ops.copy_case("d2d", max(b.copy_bytes))
-    prepared = tensor_ops.prepare(case, device)
-    m = timer.measure(
-        prepared.fn,
-        prepared.inputs,
-        rounds=b.rounds,
-        warmup_rounds=b.warmup_rounds,
-        device_only=case.device_only,
-    )
-    out["copy"] = {
-        "size": case.size,
-        "bytes": case.bytes,
-        "median_s": m.median_s,
-        "times_s": list(m.times_s),
-        "gbps": case.bytes / m.median_s / 1e9,
-        "timing": m.plan.as_dict(),
-    }
-    return out
 
 
 def local_verify(
