@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from gpubench.plugin import gpubench_config_for, probe_for
+from gpubench.bench.plugin import gpubench_config_for, probe_for
 from gpubench.workloads import cases
 
 DEFAULT_STORAGE = "file://./.benchmarks"  # pytest-benchmark's own default

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpubench.sdn import Table, parse
+from gpubench.config.sdn import Table, parse
 
 TARGET_LINES = 10_000
 

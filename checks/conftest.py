@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from gpubench.devices import parse_device
-from gpubench.health import CHECKS
+from gpubench.verify.health import CHECKS
 
 _REPORT = pytest.StashKey[Any]()
 _PATHS = pytest.StashKey[Any]()
@@ -30,7 +30,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _config(config: pytest.Config) -> Any:
-    from gpubench.plugin import gpubench_config_for
+    from gpubench.bench.plugin import gpubench_config_for
 
     return gpubench_config_for(config)
 
@@ -52,7 +52,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def verify_report(request: pytest.FixtureRequest) -> Any:
     """Every check on every configured device, run once; saved under results/verify/."""
     from gpubench import verify
-    from gpubench.plugin import probe_for, run_id_for
+    from gpubench.bench.plugin import probe_for, run_id_for
 
     config = request.config
     if _REPORT not in config.stash:

@@ -17,7 +17,7 @@ from importlib.metadata import entry_points
 sys.exit(0 if any(ep.name == "gpubench" for ep in entry_points(group="pytest11")) else 1)
 PYCODE
 then
-  plugins=(-p gpubench.plugin -p gpubench.pytest_telemetry)
+  plugins=(-p gpubench.bench.plugin -p gpubench.bench.telemetry_plugin)
 fi
 
 status=0

@@ -70,6 +70,15 @@ def init() -> str | None:
         return None
 
 
+def reset() -> None:
+    """Forget the init state, so the next call initialises NVML again through ``pynvml``.
+
+    For tests: ``gpubench.testing.nvml_sim`` calls it when it swaps the library under pynvml.
+    """
+    with _lock:
+        _state.update(initialised=False, error=None, pynvml=None)
+
+
 def reset_for_tests(module: Any | None = None, error: str | None = None) -> None:
     """Forget the init state; tests install a recorded fake ``pynvml`` module through this."""
     with _lock:
