@@ -82,3 +82,49 @@ def test_full_run_on_synthetic_data_is_not_judged(small: data.MnistData) -> None
     assert run.verdict.startswith("SKIP") and run.source["kind"] == "synthetic"
     assert 0 <= rows[0]["val_accuracy"] <= 1
     assert torch.isfinite(torch.tensor(rows[0]["train_loss"]))
+
+
+def _first_batch_labels(small: data.MnistData, seed: int) -> list[int]:
+    trainer = mnist.Trainer(small, "cpu", "dataloader", limit=256, batch_size=32, seed=seed)
+    return [int(v) for v in next(iter(trainer._loader))[1]]
+
+
+def test_dataloader_shuffle_follows_the_seed(small: data.MnistData) -> None:
+    # the same seed gives the same order; another seed another (was: a fresh random seed every time)
+    assert _first_batch_labels(small, 7) == _first_batch_labels(small, 7)
+    assert _first_batch_labels(small, 7) != _first_batch_labels(small, 8)
+
+
+def test_cuda_graph_is_captured_on_a_stream_of_the_measured_device(
+    small: data.MnistData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torch.cuda.graph without stream= captures on a process-wide stream made on the first device that
+    was current; the trainer must pass a stream of its own device. Recorded on CPU through torch.cuda's API."""
+    import contextlib
+
+    streams: list[Stream] = []
+
+    class Stream:
+        def __init__(self, device: object = None) -> None:
+            self.device = device
+            streams.append(self)
+
+        def wait_stream(self, other: object) -> None:
+            pass
+
+    captured: dict[str, object] = {}
+
+    @contextlib.contextmanager
+    def graph(cuda_graph: object, pool: object = None, stream: object = None, **_: object):  # type: ignore[no-untyped-def]
+        captured["stream"] = stream
+        yield
+
+    monkeypatch.setattr(torch.cuda, "Stream", Stream)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: Stream(device))
+    monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", lambda: object())
+    monkeypatch.setattr(torch.cuda, "graph", graph)
+    trainer = mnist.Trainer(small, "cpu", "resident", limit=256, batch_size=32)
+    trainer._capture()
+    stream = captured["stream"]
+    assert isinstance(stream, Stream) and stream.device == trainer.device

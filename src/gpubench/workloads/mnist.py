@@ -182,7 +182,7 @@ class Trainer:
         n = int(data.train_images.shape[0])
         self.n_train = min(n, limit) if limit else n
         torch.manual_seed(seed)
-        self._gen = torch.Generator().manual_seed(seed)
+        self.seed = seed
         self.model = build_model().to(self.device)
         self.optimizer = build_optimizer(self.model, capturable=pipeline == "cuda-graph")
         self.loss_fn = torch.nn.CrossEntropyLoss()
@@ -216,7 +216,7 @@ class Trainer:
             dataset = _UInt8Images(self.data.train_images[: self.n_train], self.data.train_labels[: self.n_train],
                                    transform)
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers,
-                          pin_memory=self.is_cuda, generator=torch.Generator().manual_seed(int(self._gen.seed())))
+                          pin_memory=self.is_cuda, generator=torch.Generator().manual_seed(self.seed))
 
     def _resident_batches(self, drop_last: bool = False) -> Iterator[tuple[Any, Any]]:
         import torch
@@ -322,6 +322,9 @@ class Trainer:
         self._static_y = torch.zeros(b, dtype=torch.int64, device=self.device)
         self._static_x.copy_(self._x[:b])
         self._static_y.copy_(self._y[:b])
+        # One stream of the measured device for warm-up AND capture: torch.cuda.graph's default capture
+        # stream is created once per process on whichever device was current first (torch/cuda/graphs.py),
+        # so without stream= a second device's step would be captured on the first device's stream.
         side = torch.cuda.Stream(self.device)
         side.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(side):
@@ -333,7 +336,7 @@ class Trainer:
         torch.cuda.current_stream(self.device).wait_stream(side)
         self._graph = torch.cuda.CUDAGraph()
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.cuda.graph(self._graph):
+        with torch.cuda.graph(self._graph, stream=side):
             self._static_out = self.model(self._static_x)
             self._static_loss = self.loss_fn(self._static_out, self._static_y)
             self._static_loss.backward()
