@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,48 @@ def pytest_configure(config: pytest.Config) -> None:
 
         # What --benchmark-autosave stores: "<commit>_<time>" names the saved file.
         option.benchmark_autosave = option.benchmark_autosave or get_tag()
+
+
+# Warnings-as-errors is for gpubench's own code (the library and these cases). A warning from torch, NCCL,
+# triton or another library on a GPU path is a fact about the run, not a failed measurement: it is recorded
+# in the case's extra_info["warnings"] (and so in the saved run) and shown once, and the case goes on.
+_OWN_CODE = r"(gpubench|conftest|test_)"
+_WARNINGS_KEY = pytest.StashKey[list[dict[str, Any]]]()
+
+
+def _third_party_warnings(item: pytest.Item, caught: list[warnings.WarningMessage]) -> list[dict[str, Any]]:
+    found = [
+        {"category": w.category.__name__, "message": str(w.message), "where": f"{Path(w.filename).name}:{w.lineno}"}
+        for w in caught
+    ]
+    benchmark = getattr(item, "funcargs", {}).get("benchmark")
+    if found and benchmark is not None:
+        benchmark.extra_info.setdefault("warnings", []).extend(found)
+    item.config.stash.setdefault(_WARNINGS_KEY, []).extend({"case": item.nodeid, **w} for w in found)
+    return found
+
+
+@contextlib.contextmanager
+def _recording_third_party_warnings(item: pytest.Item) -> Iterator[None]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("error", module=_OWN_CODE)
+        try:
+            yield
+        finally:
+            _third_party_warnings(item, caught)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    with _recording_third_party_warnings(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    with _recording_third_party_warnings(item):
+        return (yield)
 
 
 def _cases(metafunc: pytest.Metafunc) -> dict[str, list[Any]]:
@@ -127,3 +171,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(f"gpubench MNIST data source: {source}", bold=True)
     if config.option.benchmark_autosave:
         terminalreporter.write_line(f"gpubench benchmark storage: {config.option.benchmark_storage}")
+    seen: set[tuple[str, str]] = set()
+    for w in config.stash.get(_WARNINGS_KEY, []):
+        if (w["category"], w["message"]) not in seen:
+            seen.add((w["category"], w["message"]))
+            first_line = w["message"].splitlines()[0] if w["message"] else ""
+            terminalreporter.write_line(
+                f"gpubench: warning from {w['where']} recorded in extra_info, not failed ({w['case']}): "
+                f"{w['category']}: {first_line}"
+            )
