@@ -137,10 +137,18 @@ def _text(value: Any) -> Any:
 
 
 def normalise_uuid(uuid: str) -> str:
-    """PyTorch prints a GPU UUID bare; NVML wants ``GPU-`` in front. MIG UUIDs keep their prefix."""
+    """The UUID in the form NVML knows it.
+
+    PyTorch prints a CUDA device's UUID bare; NVML names a whole GPU ``GPU-…`` and a MIG instance ``MIG-…``
+    (``nvmlDeviceGetHandleByUUID`` takes both). A bare UUID is tried as a GPU, then as a MIG instance; when
+    NVML knows neither (or is absent), the GPU form is returned.
+    """
     text = uuid.strip()
     if text.startswith(("GPU-", "MIG-")):
         return text
+    for prefix in ("GPU-", "MIG-"):
+        if available(call("nvmlDeviceGetHandleByUUID", prefix + text)):
+            return prefix + text
     return f"GPU-{text}"
 
 
