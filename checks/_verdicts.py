@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from gpubench.verify.health import Verdict
+from gpubench.verify.verdicts import Verdict
 
 
 def assert_verdict(report: Any, device: str, check: str) -> None:

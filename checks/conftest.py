@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from gpubench.devices import parse_device
-from gpubench.verify.health import CHECKS
+from gpubench.verify.checks import CHECKS
 
 _REPORT = pytest.StashKey[Any]()
 _PATHS = pytest.StashKey[Any]()

@@ -1,4 +1,4 @@
-"""Configuration, software stack, inventory, identity, contention (see gpubench.verify.health for the rules)."""
+"""Configuration, software stack, inventory, identity, contention (see gpubench.verify.checks for the rules)."""
 
 from __future__ import annotations
 

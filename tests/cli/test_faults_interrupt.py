@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from gpubench import cli
+from gpubench.cli import app as cli
+from gpubench.cli import interrupts
 from gpubench.results import atomic_write_text
 
 INTERRUPTED = "interrupted: results written so far are kept"
@@ -123,7 +124,7 @@ def test_sigterm_becomes_exit_143_and_the_previous_handler_comes_back(
     monkeypatch.setattr(cli, "_load_module", run_verb)
     assert cli.main(["verify", "--device", "cpu"]) == 143
     assert capsys.readouterr().err == INTERRUPTED + "\n"
-    assert seen == [cli._on_interrupt]
+    assert seen == [interrupts._on_interrupt]
     assert signal.getsignal(signal.SIGTERM) == before
 
 
@@ -161,11 +162,11 @@ def test_interrupts_are_held_while_pytorch_imports_and_raised_after(
             events.append("import finished")
         return real_import(name, *args, **kwargs)
 
-    import gpubench.verify
+    import gpubench.verify.command
 
-    monkeypatch.setattr(gpubench.verify, "run", lambda args: events.append("verify ran") or 0)
+    monkeypatch.setattr(gpubench.verify.command, "run", lambda args: events.append("verify ran") or 0)
     monkeypatch.setattr(builtins, "__import__", torch_import)
     assert cli.main(["verify", "--device", "cpu"]) == 130
     assert events == ["import finished"]  # the import completed, and the verb never started
     assert capsys.readouterr().err == INTERRUPTED + "\n"
-    assert cli._held_interrupts is None
+    assert interrupts._held_interrupts is None

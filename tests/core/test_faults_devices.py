@@ -21,7 +21,7 @@ from rich.console import Console
 from gpubench import nvml, verify
 from gpubench.config import load_config
 from gpubench.devices import CudaDeviceInfo, CudaProbe, parse_device, why_unusable
-from gpubench.verify.health import Verdict
+from gpubench.verify.verdicts import Verdict
 
 pytest_plugins = ["pytester"]
 

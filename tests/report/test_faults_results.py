@@ -1,6 +1,6 @@
 """Fault families 5 and 6: damaged results on disk, and telemetry whose source fails.
 
-Family 5 adds to tests/test_report.py (which damages benchmark files five ways and verification files two
+Family 5 adds to tests/report/test_report_load.py (which damages benchmark files five ways and verification files two
 ways): more damaged verification files, damaged telemetry traces, and stray temporary files. Each damaged
 file is skipped with one warning naming it, and the rest is still reported.
 Family 6 runs real benchmarks through pytest with the gpubench plugins while the sampler's source fails at

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from gpubench import report
+from gpubench.report.build import build_report
+from gpubench.report.outputs import write_report
 
 RUNS = Path(__file__).parents[1] / "data" / "runs"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -49,8 +50,8 @@ def chromium() -> Path:
 @pytest.fixture(scope="module")
 def html_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report")
-    built = report.build_report(RUNS)
-    written = report.write_report(built, out, ("html",))
+    built = build_report(RUNS)
+    written = write_report(built, out, ("html",))
     return written["html"]
 
 

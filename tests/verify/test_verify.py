@@ -14,7 +14,7 @@ import pytest
 from gpubench import verify
 from gpubench.config import load_config
 from gpubench.devices import CudaProbe
-from gpubench.verify.health import Verdict
+from gpubench.verify.verdicts import Verdict
 
 TINY_CPU = verify.Plan(
     level="quick",
@@ -165,7 +165,7 @@ def test_a_crashing_probe_is_a_fail_not_a_crash(tmp_path: Path, monkeypatch: pyt
         msg = "simulated device error"
         raise RuntimeError(msg)
 
-    monkeypatch.setattr(verify.probes, "run_compute", boom)
+    monkeypatch.setattr("gpubench.verify.checks.compute.run_compute", boom)
     report = verify.run_checks(_config(tmp_path, "cpu"), plans={"cpu": TINY_CPU}, checks=["compute"])
     (result,) = report.results
     assert result.verdict is Verdict.FAIL and "simulated device error" in result.message
@@ -186,7 +186,7 @@ def _main(tmp_path: Path, *argv: str) -> int:
 def test_command_cuda1_without_gpu_exits_1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(verify, "probe_cuda", lambda: NO_GPU)
+    monkeypatch.setattr("gpubench.verify.run.probe_cuda", lambda: NO_GPU)
     assert _main(tmp_path, "--check", "config", "--check", "inventory", "--check", "memtest") == 1
     out = capsys.readouterr().out
     assert "│ FAIL" in out and "1 PASS, 0 WARN, 1 FAIL, 1 SKIP — no GPU was verified" in out

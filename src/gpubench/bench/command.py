@@ -13,12 +13,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import shlex
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+from gpubench.config.options import config_from_args
+from gpubench.devices import parse_device, probe_cuda, resolve
+from gpubench.results import atomic_write_json, device_identity, environment, new_run_id, safe_child
+from gpubench.workloads import cases, mnist
 
 # --full: the whole MNIST training set per round and more rounds; applied unless --set gives the key.
 FULL_SETTINGS = {"bench.mnist_limit": "0", "bench.mnist_rounds": "3", "bench.rounds": "15", "bench.xor_rounds": "3"}
@@ -122,8 +130,6 @@ def exit_code(pytest_code: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gpubench.config.options import config_from_args
-
     config = config_from_args(args)
     if args.what == "mnist":
         return run_mnist(args, config)
@@ -132,8 +138,6 @@ def run(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    import pytest
-
     argv = pytest_args(args, config, bench_dir)
     if not getattr(args, "quiet", False):
         print(f"gpubench bench: pytest {' '.join(argv)}", file=sys.stderr)
@@ -143,10 +147,6 @@ def run(args: argparse.Namespace) -> int:
 
 def run_mnist(args: argparse.Namespace, config: Any) -> int:
     """A full MNIST training run on the training device; exit 1 when real data misses the targets."""
-    from gpubench.devices import parse_device, probe_cuda, resolve
-    from gpubench.results import atomic_write_json, device_identity, environment, new_run_id, safe_child
-    from gpubench.workloads import cases, mnist
-
     settings = config.training_settings()
     epochs = args.epochs if args.epochs is not None else config.training.epochs
     if epochs < 1:
@@ -178,8 +178,6 @@ def run_mnist(args: argparse.Namespace, config: Any) -> int:
     outcome = mnist.train_full(data, device, epochs, pipeline=args.pipeline, batch_size=settings.batch_size,
                                seed=settings.seed, report=report)
     if args.limit and outcome.targets is not None:
-        import dataclasses
-
         outcome = dataclasses.replace(outcome, verdict=f"SKIP (--limit {args.limit}: not the whole training set)",
                                       failures=())
     if outcome.targets is not None:
@@ -206,8 +204,6 @@ def run_mnist(args: argparse.Namespace, config: Any) -> int:
 
 
 def _limited(data: Any, limit: int) -> Any:
-    import dataclasses
-
     source = dataclasses.replace(data.source, train=min(limit, data.source.train))
     return dataclasses.replace(data, train_images=data.train_images[:limit], train_labels=data.train_labels[:limit],
                                source=source, torchvision_train=None)

@@ -10,13 +10,26 @@ goes into every benchmark's ``extra_info``.
 from __future__ import annotations
 
 import os
+import signal
+import tempfile
+import threading
+import types
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from pytest_benchmark.utils import safe_dumps
 
 from gpubench.config import Config, ConfigError, load_config
-from gpubench.devices import CudaProbe, DeviceError, parse_device, parse_device_list, probe_cuda, resolve
+from gpubench.devices import (
+    CudaProbe,
+    DeviceError,
+    parse_device,
+    parse_device_list,
+    probe_cuda,
+    resolve,
+    why_unusable,
+)
 from gpubench.results import device_identity, environment, new_run_id
 
 if TYPE_CHECKING:
@@ -45,7 +58,7 @@ class BenchDevice:
 
     @property
     def torch_device(self) -> torch.device:
-        import torch
+        import torch  # on use: this plugin loads in every pytest session here, most of which need no torch
 
         return torch.device(self.name)
 
@@ -84,10 +97,6 @@ def _atomic_save(storage: Any, output_json: Any, save: str) -> None:
     finishing together compute the same number. Here the JSON goes to a temporary file, which is then
     hard-linked to the first free ``NNNN_`` name (a link fails if the name exists, so no overwrite).
     """
-    import tempfile
-
-    from pytest_benchmark.utils import safe_dumps
-
     folder = storage.get("x").parent
     data = safe_dumps(output_json, ensure_ascii=True, indent=4).encode()  # type: ignore[no-untyped-call]
     fd, tmp = tempfile.mkstemp(prefix=".saving-", suffix=".tmp", dir=folder)
@@ -110,8 +119,6 @@ def _atomic_save(storage: Any, output_json: Any, save: str) -> None:
 
 
 def _make_saves_atomic(config: pytest.Config) -> None:
-    import types
-
     session = getattr(config, "_benchmarksession", None)
     storage = getattr(session, "storage", None)
     if storage is not None and type(storage).__name__ == "FileStorage" and hasattr(storage, "get"):
@@ -127,12 +134,8 @@ def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     _make_saves_atomic(config)
-    if hasattr(config, "_benchmarksession"):
-        import signal
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    if hasattr(config, "_benchmarksession") and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     for name, doc in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {doc}")
     config.stash[_NOTES_KEY] = []
@@ -255,8 +258,6 @@ def usable_gpus(probe: CudaProbe) -> int:
 
 def marker_skip_reason(marker: str, probe: CudaProbe) -> str | None:
     """Why a test with this marker cannot run here, or None when it can."""
-    from gpubench.devices import why_unusable
-
     if marker == "gpu" and usable_gpus(probe) < 1:
         problem = why_unusable(parse_device("cuda:0"), probe)
         return f"needs a CUDA GPU: {problem.reason if problem else 'none visible'}"
@@ -265,7 +266,7 @@ def marker_skip_reason(marker: str, probe: CudaProbe) -> str | None:
         return f"needs two CUDA GPUs: {problem.reason if problem else f'{usable_gpus(probe)} visible'}"
     if marker == "distributed":
         try:
-            import torch.distributed as dist
+            import torch.distributed as dist  # on use, as in torch_device: most sessions need no torch
         except Exception as exc:
             return f"needs torch.distributed: cannot import it ({exc})"
         if not dist.is_available():
@@ -292,9 +293,6 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     interrupted when that call returns, which this mechanism cannot force. Either failure ends only
     this case: the others still run and pytest-benchmark still saves them.
     """
-    import signal
-    import threading
-
     if "device" not in getattr(item, "fixturenames", ()):
         return (yield)
     limit = gpubench_config_for(item.config).bench.case_timeout_s

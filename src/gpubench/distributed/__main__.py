@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from gpubench.distributed import main
+from gpubench.distributed.command import main
 
 if __name__ == "__main__":
     sys.exit(main())

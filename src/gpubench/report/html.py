@@ -12,7 +12,8 @@ import base64
 import html
 from typing import Any
 
-from gpubench.report import GpuPage, Plot, Report, Table, strip_controls
+from gpubench.report.model import GpuPage, Plot, Report, Table
+from gpubench.report.text import strip_controls
 
 CSS = """
 :root { --fg: #1d2433; --muted: #5b6475; --line: #d9dee7; --bg: #ffffff; --head: #f3f5f9;

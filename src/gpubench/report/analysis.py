@@ -1,0 +1,240 @@
+"""Derived tables over the tidy benchmark table: devices side by side, trends, outliers.
+
+:func:`ratio_table` compares the devices of the latest run (``cuda:1 / cuda:0``), :func:`trend_table`
+each GPU (by UUID) against its previous run with regressions flagged, :func:`outlier_table` each GPU
+against its same-model siblings. Pure functions of pandas frames; nothing is drawn or written here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from gpubench.report.text import format_seconds
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from gpubench.report.load import LoadedRuns
+
+
+def device_sort_key(device: str, configured: Sequence[str] = ()) -> tuple[int, int, int, str]:
+    """Configured devices first (in their order), then cuda:N by N, then cpu, then anything else."""
+    bare = device.rsplit("/", 1)[-1]
+    if bare in configured:
+        return (0, configured.index(bare), 0, device)
+    match = re.fullmatch(r"cuda:(\d+)", bare)
+    if match:
+        return (1, int(match.group(1)), 0, device)
+    return (2 if bare == "cpu" else 3, 0, 0, device)
+
+
+def latest_run_id(frame: pd.DataFrame) -> str | None:
+    """The run with the latest time (ties: the larger id)."""
+    if frame.empty:
+        return None
+    last = frame.sort_values(["run_time", "run_id"], kind="stable", na_position="first").iloc[-1]
+    return str(last["run_id"])
+
+
+def recorded_device_order(loaded: LoadedRuns) -> list[str]:
+    """The ``bench.devices`` recorded by the latest benchmark run (empty when it recorded none)."""
+    runs = loaded.runs[loaded.runs["kind"] == "benchmarks"]
+    run_id = latest_run_id(loaded.benchmarks)
+    recorded = runs[runs["run_id"] == run_id]["configured_devices"].dropna()
+    return [d for d in str(recorded.iloc[-1]).split(",") if d] if not recorded.empty else []
+
+
+def bench_label(group: str, case: str) -> str:
+    """A benchmark as tables and plots name it: ``group / case``, or the case alone without a group."""
+    return f"{group} / {case}" if group else case
+
+
+def ratio_table(frame: pd.DataFrame, configured: Sequence[str] = ()) -> pd.DataFrame:
+    """Devices side by side in the latest run: throughput per device and ``<device> / <first device>``.
+
+    The first device (configured order, then cuda:N, then cpu) is the denominator, so a ratio above 1
+    means faster than it. With one device only, the latest run is compared with the previous run of the
+    same device instead (columns are run ids, ratio ``latest / previous``).
+    Index: ``benchmark`` (``group / case``); columns: ``unit``, one throughput column per device, ratios.
+    """
+    import pandas as pd
+
+    run_id = latest_run_id(frame)
+    if run_id is None:
+        empty: pd.DataFrame = pd.DataFrame()  # annotated: pandas-stubs types DataFrame(...) as Any on 3.10
+        return empty
+    latest = frame[frame["run_id"] == run_id].assign(
+        bench=lambda f: [bench_label(g, c) for g, c in zip(f["group"], f["case"], strict=True)]
+    )
+    devices = sorted(latest["device_label"].unique(), key=lambda d: device_sort_key(str(d), configured))
+    if len(devices) == 1:
+        return _run_vs_run(frame, run_id, str(devices[0]))
+    wide = latest.pivot_table(index="bench", columns="device_label", values="throughput", aggfunc="mean")
+    units = latest.groupby("bench")["throughput_unit"].first()
+    table: pd.DataFrame = pd.DataFrame({"unit": units})
+    for device in devices:
+        table[device] = wide[device]
+    base = devices[0]
+    for device in devices[1:]:
+        table[f"{device} / {base}"] = table[device] / table[base]
+    table.index.name = "benchmark"
+    table.attrs.update(run_id=run_id, base=base, devices=list(devices), mode="devices")
+    return table
+
+
+def _run_vs_run(frame: pd.DataFrame, run_id: str, device: str) -> pd.DataFrame:
+    import pandas as pd
+
+    rows = frame[frame["device_label"] == device].assign(
+        bench=lambda f: [bench_label(g, c) for g, c in zip(f["group"], f["case"], strict=True)]
+    )
+    order = (
+        rows.drop_duplicates("run_id").sort_values(["run_time", "run_id"], kind="stable")["run_id"].tolist()
+    )
+    previous = [r for r in order if r != run_id]
+    table: pd.DataFrame = pd.DataFrame({"unit": rows[rows["run_id"] == run_id].groupby("bench")["throughput_unit"].first()})
+    table[run_id] = rows[rows["run_id"] == run_id].groupby("bench")["throughput"].mean()
+    columns = [run_id]
+    if previous:
+        prev = previous[-1]
+        table.insert(1, prev, rows[rows["run_id"] == prev].groupby("bench")["throughput"].mean())
+        table[f"{run_id} / {prev}"] = table[run_id] / table[prev]
+        columns = [prev, run_id]
+    table.index.name = "benchmark"
+    table.attrs.update(run_id=run_id, base=device, devices=[device], runs=columns, mode="runs")
+    return table
+
+
+def trend_table(frame: pd.DataFrame, regression_pct: float) -> pd.DataFrame:
+    """Each benchmark on each GPU (by UUID) across runs: latest median against the previous run's.
+
+    ``change_pct`` > 0 means slower; ``regression`` is True when it is above ``regression_pct``.
+    """
+    import pandas as pd
+
+    columns = [
+        "group",
+        "case",
+        "device",
+        "host",
+        "gpu_uuid",
+        "gpu_name",
+        "runs",
+        "history",
+        "previous_run",
+        "previous_median_s",
+        "latest_run",
+        "latest_median_s",
+        "change_pct",
+        "regression",
+    ]
+    out: list[dict[str, Any]] = []
+    if frame.empty:
+        empty: pd.DataFrame = pd.DataFrame(columns=columns)
+        return empty
+    ordered = frame.sort_values(["run_time", "run_id"], kind="stable", na_position="first")
+    # one median per benchmark, GPU and run (the mean if a run holds the case twice), in time order;
+    # grouped in plain Python because a pandas call per group is slow with hundreds of benchmarks
+    per_run = (
+        ordered.groupby(["group", "case", "gpu_uuid", "run_id"], sort=False, dropna=False)
+        .agg(
+            median_s=("median_s", "mean"),
+            device=("device", "last"),
+            host=("host", "last"),
+            name=("gpu_name", "last"),
+        )
+        .reset_index()
+    )
+    series: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for record in per_run.to_dict("records"):
+        series.setdefault((record["group"], record["case"], record["gpu_uuid"]), []).append(record)
+    for (group, case, uuid), history in sorted(series.items()):
+        latest = history[-1]
+        row: dict[str, Any] = {
+            "group": group,
+            "case": case,
+            "device": latest["device"],
+            "host": latest["host"],
+            "gpu_uuid": uuid,
+            "gpu_name": latest["name"],
+            "runs": len(history),
+            "history": " → ".join(format_seconds(h["median_s"]) for h in history),
+            "previous_run": None,
+            "previous_median_s": math.nan,
+            "latest_run": latest["run_id"],
+            "latest_median_s": float(latest["median_s"]),
+            "change_pct": math.nan,
+            "regression": False,
+        }
+        if len(history) >= 2:
+            previous = history[-2]
+            change = (float(latest["median_s"]) / float(previous["median_s"]) - 1.0) * 100.0
+            row.update(
+                previous_run=previous["run_id"],
+                previous_median_s=float(previous["median_s"]),
+                change_pct=change,
+                regression=bool(change > regression_pct),
+            )
+        out.append(row)
+    table: pd.DataFrame = pd.DataFrame(out, columns=columns)
+    return table
+
+
+def outlier_table(frame: pd.DataFrame, outlier_pct: float) -> pd.DataFrame:
+    """GPUs slower than the median of their same-model siblings on the same benchmark.
+
+    For each GPU (UUID) the latest row of each benchmark is compared with the median throughput of the
+    other GPUs of the same name; ``deficit_pct`` > ``outlier_pct`` sets ``outlier``. CPUs are left out,
+    and so are benchmarks that only one GPU of a model ran.
+    """
+    import pandas as pd
+
+    columns = [
+        "group",
+        "case",
+        "gpu_name",
+        "host",
+        "device",
+        "gpu_index",
+        "gpu_uuid",
+        "run_id",
+        "throughput",
+        "throughput_unit",
+        "sibling_median",
+        "siblings",
+        "deficit_pct",
+        "outlier",
+    ]
+    if frame.empty:
+        empty: pd.DataFrame = pd.DataFrame(columns=columns)
+        return empty
+    gpus = frame[frame["device"].str.startswith("cuda") & frame["gpu_name"].notna()]
+    latest = gpus.sort_values(["run_time", "run_id"], kind="stable", na_position="first").drop_duplicates(
+        ["group", "case", "gpu_uuid"], keep="last"
+    )
+    out: list[dict[str, Any]] = []
+    families: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for record in latest[columns[:10]].to_dict("records"):
+        families.setdefault((record["group"], record["case"], record["gpu_name"]), []).append(record)
+    for _key, members in sorted(families.items()):
+        if len(members) < 2:  # one row per UUID after drop_duplicates
+            continue
+        for i, member in enumerate(members):
+            others = [m["throughput"] for j, m in enumerate(members) if j != i]
+            sibling = statistics.median(others)
+            deficit = (1.0 - float(member["throughput"]) / sibling) * 100.0 if sibling > 0 else math.nan
+            out.append(
+                {
+                    **member,
+                    "sibling_median": sibling,
+                    "siblings": len(others),
+                    "deficit_pct": deficit,
+                    "outlier": bool(deficit > outlier_pct),
+                }
+            )
+    table: pd.DataFrame = pd.DataFrame(out, columns=columns)
+    return table

@@ -1,0 +1,115 @@
+"""The tidy table's columns, and how a value read from a saved JSON file becomes a cell.
+
+:data:`BENCHMARK_COLUMNS` are the fixed columns of :attr:`LoadedRuns.benchmarks
+<gpubench.report.load.LoadedRuns.benchmarks>` (telemetry summary columns follow them),
+:data:`VERIFY_COLUMNS` those of the verification table, :data:`RUN_COLUMNS` those of the table of runs.
+Units: times in seconds (``*_s``), throughput in the row's natural rate (``throughput_unit``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+BENCHMARK_COLUMNS = (
+    "run_id",
+    "run_time",
+    "host",
+    "machine_id",
+    "commit",
+    "benchmark",
+    "name",
+    "case",
+    "group",
+    "device",
+    "device_label",
+    "requested_device",
+    "fallback_note",
+    "gpu_uuid",
+    "gpu_name",
+    "gpu_index",
+    "gpu_pci_bus_id",
+    "workload",
+    "dtype",
+    "size",
+    "bytes",
+    "flops",
+    "items",
+    "median_s",
+    "mean_s",
+    "stddev_s",
+    "iqr_s",
+    "min_s",
+    "rounds",
+    "items_per_s",
+    "gbps",
+    "tflops",
+    "throughput",
+    "throughput_unit",
+    "copy_fraction",
+    "matmul_fraction",
+    "ceiling_fraction",
+    "data_source",
+    "timing_method",
+    "torch_version",
+    "cuda_build",
+    "driver_version",
+    "trace",
+    "source_file",
+)
+VERIFY_COLUMNS = (
+    "run_id",
+    "started",
+    "finished",
+    "host",
+    "level",
+    "exit_code",
+    "device",
+    "gpu_uuid",
+    "gpu_name",
+    "check",
+    "verdict",
+    "value",
+    "threshold",
+    "unit",
+    "message",
+    "remedy",
+    "duration_s",
+    "source_file",
+)
+RUN_COLUMNS = (
+    "kind",
+    "run_id",
+    "run_time",
+    "host",
+    "devices",
+    "configured_devices",
+    "torch_version",
+    "driver_version",
+    "config_files",
+    "source_file",
+)
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """A copy of a JSON object, or an empty dict for anything else (a damaged file's list, text, null)."""
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def finite_number(value: Any) -> float | None:
+    """A finite float, or None for anything else (text, bool, NaN, N/A written as null)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def as_text(value: Any) -> str | None:
+    """Text for a cell: None stays None, objects and lists become sorted JSON, anything else ``str()``."""
+    if value is None:
+        return None
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)

@@ -1,0 +1,194 @@
+"""One page per GPU, keyed by UUID: identity, the latest run's benchmarks with their flags, a telemetry
+summary and the latest verification verdicts."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from gpubench.report.analysis import bench_label, device_sort_key, latest_run_id
+from gpubench.report.model import GpuPage, Table
+from gpubench.report.text import cell, format_metric, format_number, format_pct, format_seconds
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from gpubench.report.load import LoadedRuns
+
+# verification checks are listed worst first
+VERDICT_ORDER = {"FAIL": 0, "WARN": 1, "PASS": 2, "SKIP": 3}
+BENCHMARK_TABLE_COLUMNS = (
+    "benchmark",
+    "median",
+    "throughput",
+    "of ceiling",
+    "vs previous run",
+    "util (mean)",
+    "power (mean)",
+    "energy",
+    "flag",
+)
+
+
+def _anchor(uuid: str) -> str:
+    return "gpu-" + re.sub(r"[^0-9A-Za-z_-]+", "-", uuid).strip("-").lower()
+
+
+def gpu_pages(loaded: LoadedRuns, trends: pd.DataFrame, outliers: pd.DataFrame) -> tuple[GpuPage, ...]:
+    """One page per UUID seen in a benchmark or verification run, ordered by host, device and index."""
+    uuids: dict[str, tuple[Any, ...]] = {}
+    for source in (loaded.benchmarks, loaded.verify):
+        for _, r in source.iterrows():
+            index = r.get("gpu_index", math.nan)
+            key = (
+                str(r["host"]),
+                device_sort_key(str(r["device"])),
+                index if index == index else 99,
+                r["gpu_uuid"],
+            )
+            uuids.setdefault(str(r["gpu_uuid"]), key)
+    return tuple(_page_for(u, loaded, trends, outliers) for u in sorted(uuids, key=lambda u: uuids[u]))
+
+
+def _page_for(uuid: str, loaded: LoadedRuns, trends: pd.DataFrame, outliers: pd.DataFrame) -> GpuPage:
+    """The page of the GPU (or CPU) with this UUID: its latest benchmark run, else its latest verification."""
+    frame = loaded.benchmarks
+    mine = frame[frame["gpu_uuid"] == uuid]
+    checks = loaded.verify[loaded.verify["gpu_uuid"] == uuid] if not loaded.verify.empty else loaded.verify
+    if not mine.empty:
+        run_id = latest_run_id(mine)
+        latest = mine[mine["run_id"] == run_id]
+        head = latest.iloc[-1]
+    else:
+        run_id, latest = None, mine
+        head = checks.sort_values("started", kind="stable").iloc[-1]
+    device, host, name = str(head["device"]), str(head["host"]), cell(head["gpu_name"])
+    notes = tuple(dict.fromkeys(n for n in latest["fallback_note"] if n)) if not latest.empty else ()
+    telemetry = _telemetry_summary(latest, [c for c in loaded.telemetry_columns if c in latest.columns])
+    verification, verification_caption = _verification_for(checks)
+    benchmarks = _benchmark_table(
+        latest, run_id, trends[trends["gpu_uuid"] == uuid], outliers[outliers["gpu_uuid"] == uuid]
+    )
+    return GpuPage(
+        uuid,
+        f"{device} · {name} · {host}",
+        _anchor(uuid),
+        _identity(uuid, name, host, mine, checks, run_id),
+        notes,
+        benchmarks,
+        telemetry,
+        verification,
+        verification_caption,
+    )
+
+
+def _identity(
+    uuid: str, name: str, host: str, mine: pd.DataFrame, checks: pd.DataFrame, run_id: str | None
+) -> tuple[tuple[str, str], ...]:
+    """The page's identity list: UUID, name, host, every device id it was seen as, PCI bus id, runs."""
+    seen_as = sorted({*mine["device"].astype(str), *checks["device"].astype(str)}, key=device_sort_key)
+    identity = [("UUID", uuid), ("name", name), ("host", host), ("seen as", ", ".join(seen_as))]
+    if not mine.empty:
+        pci = mine["gpu_pci_bus_id"].dropna()
+        identity.append(("PCI bus id", str(pci.iloc[-1]) if not pci.empty else "–"))
+        identity.append(("benchmark runs", str(mine["run_id"].nunique())))
+        identity.append(("latest benchmark run", str(run_id)))
+    return tuple(identity)
+
+
+def _benchmark_table(
+    latest: pd.DataFrame, run_id: str | None, trends: pd.DataFrame, outliers: pd.DataFrame
+) -> Table:
+    """The latest run's benchmarks on one device, flagged REGRESSION, OUTLIER or FALLBACK.
+
+    ``trends`` and ``outliers`` hold only this device's rows.
+    """
+    trend_index = {(r["group"], r["case"]): r for _, r in trends.iterrows()}
+    outlier_index = {(r["group"], r["case"]): r for _, r in outliers.iterrows()}
+    bench_rows, bench_flags = [], []
+    for _, r in latest.iterrows():
+        trend = trend_index.get((r["group"], r["case"]))
+        outlier = outlier_index.get((r["group"], r["case"]))
+        flags = []
+        if trend is not None and trend["regression"]:
+            flags.append("REGRESSION")
+        if outlier is not None and outlier["outlier"]:
+            flags.append("OUTLIER")
+        if r["fallback_note"]:
+            flags.append("FALLBACK")
+        change = format_pct(trend["change_pct"], signed=True) if trend is not None else "–"
+        bench_rows.append(
+            (
+                bench_label(r["group"], r["case"]),
+                format_seconds(r["median_s"]),
+                f"{format_number(r['throughput'])} {r['throughput_unit']}",
+                format_pct(r["ceiling_fraction"] * 100)
+                if r["ceiling_fraction"] == r["ceiling_fraction"]
+                else "–",
+                change,
+                _metric(r, "gpu_util_mean_pct", "cpu_util_mean_pct", fmt="{:.0f}%"),
+                _metric(r, "power_mean_w", fmt="{:.0f} W"),
+                _metric(r, "energy_j", fmt="{:.1f} J"),
+                " ".join(flags) or "ok",
+            )
+        )
+        bench_flags.append(bool(flags))
+    return Table(
+        BENCHMARK_TABLE_COLUMNS,
+        tuple(bench_rows),
+        tuple(bench_flags),
+        f"Latest run {run_id}." if run_id else "No benchmark results for this device.",
+    )
+
+
+def _metric(row: Any, *columns: str, fmt: str) -> str:
+    for column in columns:
+        value = row.get(column)
+        if value is not None and value == value:
+            return fmt.format(float(value))
+    return "–"
+
+
+def _telemetry_summary(rows: pd.DataFrame, columns: Sequence[str]) -> Table:
+    """Over the latest run's benchmarks on this device: mean of means, max of maxima, total energy."""
+    import pandas as pd
+
+    out = []
+    for column in columns:
+        # metric statistics only; util_*_pct repeats gpu_util or cpu_util under a device-neutral name
+        if not (re.search(r"_(mean|max)_[a-z_]+$", column) or column == "energy_j") or column.startswith(
+            "util_"
+        ):
+            continue
+        values = pd.to_numeric(rows[column], errors="coerce").dropna()
+        if values.empty:
+            continue
+        if "_max_" in column or column.endswith("_max"):
+            out.append((column, format_metric(column, values.max()), "max over benchmarks"))
+        elif column == "energy_j":
+            out.append((column, format_metric(column, values.sum()), "total over benchmarks"))
+        else:
+            out.append((column, format_metric(column, values.mean()), "mean over benchmarks"))
+    caption = "" if out else "No telemetry recorded for this device."
+    return Table(("metric", "value", "how"), tuple(out), caption=caption)
+
+
+def _verification_for(checks: pd.DataFrame) -> tuple[Table, str]:
+    columns = ("check", "verdict", "value", "threshold", "unit", "message", "remedy")
+    if checks.empty:
+        return Table(columns, ()), "No verification run covers this device (run `gpubench verify`)."
+    run_id = str(
+        checks.sort_values(["started", "run_id"], kind="stable", na_position="first").iloc[-1]["run_id"]
+    )
+    latest = checks[checks["run_id"] == run_id].sort_values(
+        "verdict", key=lambda v: v.map(lambda x: VERDICT_ORDER.get(x, 9)), kind="stable"
+    )
+    rows = tuple(tuple(cell(r[c]) for c in columns) for _, r in latest.iterrows())
+    flags = tuple(r["verdict"] in ("FAIL", "WARN") for _, r in latest.iterrows())
+    started = latest["started"].iloc[0]
+    when = started.strftime("%Y-%m-%d %H:%M UTC") if started == started else "unknown time"
+    counts = latest["verdict"].value_counts()
+    tally = ", ".join(f"{counts[v]} {v}" for v in VERDICT_ORDER if v in counts)
+    return Table(columns, rows, flags), f"Latest verification run {run_id} ({when}): {tally}."

@@ -1,0 +1,73 @@
+"""Values as report text: numbers with their units, a dash for a missing value, control characters removed.
+
+Shared by the analysis (the trend table's history column), the report pages, the plots and both
+renderers. Imports nothing from the rest of the report.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+_BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C)}
+
+
+def strip_controls(text: str) -> str:
+    """Drop control characters (C0, DEL, C1) and bidirectional overrides; tabs and newlines become spaces."""
+    out = []
+    for char in text:
+        if char in "\t\n\r":
+            out.append(" ")
+        elif unicodedata.category(char) == "Cc" or char in _BIDI:
+            continue
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def format_seconds(value: float | None) -> str:
+    if value is None or value != value:
+        return "–"
+    if value >= 1.0:
+        return f"{value:.3g} s"
+    if value >= 1e-3:
+        return f"{value * 1e3:.3g} ms"
+    if value >= 1e-6:
+        return f"{value * 1e6:.3g} µs"
+    return f"{value * 1e9:.3g} ns"
+
+
+def format_number(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    number = float(value)
+    if abs(number) >= 10**digits:
+        return f"{number:,.0f}"
+    return f"{number:.{digits}g}"
+
+
+_METRIC_UNITS = {"pct": "%", "w": "W", "j": "J", "mhz": "MHz", "c": "°C", "s": "s"}
+
+
+def format_metric(column: str, value: Any) -> str:
+    """A telemetry value with the unit its column name ends in (``_bytes`` shown in GiB)."""
+    if value is None or value != value:
+        return "–"
+    unit = column.rsplit("_", 1)[-1]
+    if unit == "bytes":
+        return f"{float(value) / 2**30:.2f} GiB"
+    if unit in _METRIC_UNITS:
+        return f"{format_number(value)} {_METRIC_UNITS[unit]}"
+    return format_number(value)
+
+
+def format_pct(value: Any, signed: bool = False) -> str:
+    if value is None or value != value:
+        return "–"
+    return f"{float(value):+.1f}%" if signed else f"{float(value):.0f}%"
+
+
+def cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    return str(value)
