@@ -11,18 +11,30 @@ Conventions are those of NVIDIA's nccl-tests, so the numbers can be held against
 - GB = 1e9 bytes (not GiB).
 
 Timing (why it is not pytest-benchmark): every rank must run exactly the same number of collectives or the
-run deadlocks, and pytest-benchmark calibrates rounds per process. Here every rank runs ``warmup`` then
-``rounds`` collectives per (op, size), after a barrier; each round is timed on each rank between device
-synchronizations; a round's time is the slowest rank's (the collective is done when every rank is done),
-and the reported time is the median round.
+run deadlocks, and pytest-benchmark calibrates rounds per process. A host clock around one call and a device
+synchronization measures, at small sizes, launch and synchronization (tens of microseconds), not the link.
+So, as nccl-tests does, a timed round is a *batch* of ``iters`` back-to-back calls, and one call's time is
+the batch's time / ``iters``. ``iters`` comes from :func:`batch_iters`, from the buffer's bytes and a
+:class:`BatchRule` only (never from a measurement), so every rank issues the same calls: on GPUs
+(:data:`GPU_BATCH`) about 64 MiB a batch, up to 100 calls for small buffers and one from 64 MiB; on CPUs
+(:data:`CPU_BATCH`) up to 10, as a gloo call takes hundreds of microseconds anyway and the sweep must stay
+short. Per (op, size) every rank runs, after a barrier, ``warmup`` untimed rounds, then ``rounds`` timed
+ones, each behind a barrier of its own. On CUDA two ``torch.cuda.Event(enable_timing=True)`` recorded on the
+current stream of the rank's device bracket the batch and the end one is waited for once: the events time
+the device's work, not the host's launch and wake-up (a blocking collective makes the current stream wait
+for NCCL's stream, so the end event follows the last call). On CPU (gloo calls return when done)
+``time.perf_counter`` brackets the same batch. A round's time is the slowest rank's (the collective is done
+when every rank is done; nccl-tests averages the ranks), the reported time is the median round, and each
+result records its ``iters`` and ``timing`` (how it was timed).
 """
 
 from __future__ import annotations
 
+import math
 import re
 import statistics
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -140,7 +152,9 @@ def buffer_numels(op: str, nbytes: int, world_size: int, itemsize: int = ITEMSIZ
 class CollectiveResult:
     """One (op, size) of the sweep. Seconds; GB/s with GB = 1e9 bytes.
 
-    ``times_s``: each round's time on the slowest rank; ``time_s``: their median.
+    ``times_s``: each round's time of one call (the batch's time / ``iters``) on the slowest rank;
+    ``time_s``: their median. ``iters``: calls per timed round; ``timing``: how a round was timed
+    (empty in results made before it was recorded).
     """
 
     op: str
@@ -155,6 +169,8 @@ class CollectiveResult:
     world_size: int
     dtype: str = "float32"
     device: str = "cpu"
+    iters: int = 1
+    timing: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -172,8 +188,10 @@ def result_from_times(
     world_size: int,
     device: str,
     dtype: str = "float32",
+    iters: int = 1,
+    timing: str = "",
 ) -> CollectiveResult:
-    """The result of one (op, size) from the per-round times (already the slowest rank's)."""
+    """The result of one (op, size) from the per-round times of one call (already the slowest rank's)."""
     if not times:
         msg = f"{op} {nbytes} bytes: no timed rounds"
         raise CollectiveError(msg)
@@ -191,7 +209,51 @@ def result_from_times(
         world_size,
         dtype,
         device,
+        iters,
+        timing,
     )
+
+
+@dataclass(frozen=True)
+class BatchRule:
+    """How many back-to-back calls a timed round holds: about ``target_bytes`` moved, within the bounds."""
+
+    target_bytes: int = 64 * MIB
+    min_iters: int = 1
+    max_iters: int = 100
+
+    def __post_init__(self) -> None:
+        if self.target_bytes < 1 or self.min_iters < 1 or self.max_iters < self.min_iters:
+            msg = (
+                f"batch rule target {self.target_bytes} bytes, iters {self.min_iters}..{self.max_iters}: "
+                "give target >= 1 and 1 <= min_iters <= max_iters"
+            )
+            raise CollectiveError(msg)
+
+
+# GPUs: 64 MiB a batch keeps it long next to a launch (hundreds of microseconds on NVLink) while 1 GiB stays
+# one call. CPUs: a gloo call is slow enough for a host clock; up to 10 calls keep the sweep to seconds.
+GPU_BATCH = BatchRule(target_bytes=64 * MIB, max_iters=100)
+CPU_BATCH = BatchRule(target_bytes=256 * KIB, max_iters=10)
+
+
+def batch_rule_for(device_type: str) -> BatchRule:
+    """The default rule for a device type (``cuda``: :data:`GPU_BATCH`, otherwise :data:`CPU_BATCH`).
+
+    The same on every rank: the ranks of one run share a backend, so a device type.
+    """
+    return GPU_BATCH if device_type == "cuda" else CPU_BATCH
+
+
+def batch_iters(nbytes: int, rule: BatchRule = GPU_BATCH) -> int:
+    """Calls per timed round for a buffer of ``nbytes``: ``ceil(target / nbytes)`` within the rule's bounds.
+
+    A function of its arguments only: every rank gets the same count, so every rank runs the same calls.
+    """
+    if nbytes < 1:
+        msg = f"cannot size a batch for a buffer of {nbytes} bytes (give at least 1)"
+        raise CollectiveError(msg)
+    return max(rule.min_iters, min(rule.max_iters, math.ceil(rule.target_bytes / nbytes)))
 
 
 def busbw_gate(results: Iterable[CollectiveResult], min_busbw_gbps: float | None) -> list[str]:
@@ -223,6 +285,52 @@ def _sync(device: Any) -> None:
         torch.cuda.synchronize(device)
 
 
+# a batch timer: (one call, iters) -> seconds the whole batch took
+BatchTimer = Callable[[Callable[[], Any], int], float]
+
+
+def time_batch_host(
+    call: Callable[[], Any], iters: int, clock: Callable[[], float] = time.perf_counter
+) -> float:
+    """Seconds ``iters`` back-to-back calls take by ``clock``, for calls that return when done (gloo)."""
+    start = clock()
+    for _ in range(iters):
+        call()
+    return clock() - start
+
+
+def time_batch_cuda(call: Callable[[], Any], iters: int, device: Any, cuda: Any = None) -> float:
+    """Seconds ``iters`` back-to-back calls take on ``device``'s current stream, by CUDA events.
+
+    The events are recorded on ``torch.cuda.current_stream(device)`` around the batch and the end event is
+    waited for once. ``cuda`` stands in for ``torch.cuda`` (tests).
+    """
+    if cuda is None:
+        import torch
+
+        cuda = torch.cuda
+    stream = cuda.current_stream(device)
+    start = cuda.Event(enable_timing=True)
+    end = cuda.Event(enable_timing=True)
+    start.record(stream)
+    for _ in range(iters):
+        call()
+    end.record(stream)
+    end.synchronize()
+    return float(start.elapsed_time(end)) / 1000.0  # milliseconds -> seconds
+
+
+def _batch_timing(device: Any, iters: int) -> tuple[BatchTimer, str]:
+    """The batch timer for ``device`` and how a result says it was timed."""
+    if getattr(device, "type", "cpu") == "cuda":
+        return (
+            lambda call, n: time_batch_cuda(call, n, device),
+            f"cuda events over a batch of {iters} back-to-back calls",
+        )
+    # looked up when called, like time_batch_cuda above, so a test can stand in for either
+    return (lambda call, n: time_batch_host(call, n)), f"perf_counter over a batch of {iters} calls"
+
+
 def _collective(op: str, world_size: int, numel_in: int, numel_out: int, device: Any, group: Any) -> Any:
     """A zero-argument callable running one ``op`` on preallocated buffers."""
     import torch
@@ -252,9 +360,13 @@ def run_sweep(
     backend: str,
     control_group: Any,
     group: Any = None,
+    batch: BatchRule | None = None,
 ) -> list[CollectiveResult]:
     """Time every op at every size on ``group`` (default: the whole world); returns results on every rank.
 
+    Each of ``warmup`` untimed and ``rounds`` timed rounds is a batch of :func:`batch_iters` calls
+    (``batch``: the rule, default :func:`batch_rule_for` the device's type); a round's time is the batch's
+    / its calls.
     ``control_group`` (gloo, CPU tensors) carries the barriers and the per-round maximum over ranks.
     Every rank must call this with identical arguments.
     """
@@ -265,22 +377,22 @@ def run_sweep(
         msg = f"collective rounds {rounds} must be at least 1"
         raise CollectiveError(msg)
     world = dist.get_world_size(group)
+    rule = batch or batch_rule_for(getattr(device, "type", "cpu"))
     out: list[CollectiveResult] = []
     for op in ops:
         for size in sizes:
             nbytes, numel_in, numel_out = buffer_numels(op, size, world)
+            iters = batch_iters(nbytes, rule)
+            timer, timing = _batch_timing(device, iters)
             call = _collective(op, world, numel_in, numel_out, device, group)
             dist.barrier(group=control_group)
-            for _ in range(warmup):
+            for _ in range(warmup * iters):
                 call()
             _sync(device)
-            dist.barrier(group=control_group)
             times = torch.zeros(rounds, dtype=torch.float64)
             for i in range(rounds):
-                start = time.perf_counter()
-                call()
-                _sync(device)
-                times[i] = time.perf_counter() - start
+                dist.barrier(group=control_group)  # every rank starts the batch together, as nccl-tests
+                times[i] = timer(call, iters) / iters
             dist.all_reduce(times, op=dist.ReduceOp.MAX, group=control_group)
             out.append(
                 result_from_times(
@@ -291,6 +403,8 @@ def run_sweep(
                     backend=backend,
                     world_size=world,
                     device=str(device),
+                    iters=iters,
+                    timing=timing,
                 )
             )
     return out

@@ -171,7 +171,11 @@ def _collective_rows(merged: Mapping[str, Any], rank0: Mapping[str, Any]) -> lis
                 "backend": c["backend"],
                 "world_size": c["world_size"],
                 "timing": {
-                    "method": "fixed rounds behind barriers; slowest rank per round",
+                    "method": (
+                        f"fixed rounds behind barriers, each {c.get('timing') or 'one call'}; "
+                        "slowest rank per round; time per call = batch time / iters"
+                    ),
+                    "iters": c.get("iters", 1),
                     "rounds": c["rounds"],
                     "warmup": c["warmup"],
                 },

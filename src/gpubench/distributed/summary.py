@@ -62,11 +62,12 @@ def _ranks_table(merged: Mapping[str, Any]) -> Any:
 
 
 def _collectives_table(merged: Mapping[str, Any]) -> Any:
-    """One row per collective and size: the median round's time, algorithm and bus bandwidth (GB/s)."""
+    """One row per collective and size: the time of one call in the median round (a round is a batch of
+    back-to-back calls, divided by their number), algorithm and bus bandwidth (GB/s)."""
     from rich.table import Table
 
     table = Table(
-        title="collectives (GB = 1e9 bytes; time = median round on the slowest rank)",
+        title="collectives (GB = 1e9 bytes; time = one call, median round on the slowest rank)",
         title_justify="left",
     )
     for col, justify in (
