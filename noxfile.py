@@ -71,7 +71,7 @@ def report(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
-    """Run gpubench's own test suite, then every benchmark case once (--benchmark-disable)."""
+    """Run gpubench's own test suite, then every benchmark case once (--benchmark-disable), then checks/ on cpu."""
     python, env = _environment(session)
     junit = "--junitxml=results/tests/junit.xml"  # .ci/run reads it: "no tests ran" must fail CI
     session.run(python, "-m", "pytest", junit, *session.posargs, env=env, external=True)
@@ -79,6 +79,8 @@ def tests(session: nox.Session) -> None:
         session.run(
             python, "-m", "pytest", "bench", "--benchmark-disable", "-q", env=env, external=True
         )
+        # the thin check files over the library, on the device every machine has (GPU checks skip, saying why)
+        session.run(python, "-m", "pytest", "checks", "--gpubench-devices=cpu", "-q", env=env, external=True)
 
 
 @nox.session(venv_backend="none")
