@@ -2,15 +2,20 @@
 
 The decision functions here are pure: they take a :class:`CudaProbe` (what PyTorch and NVML report)
 and return values, so every failure reason is testable on a machine without a GPU. Only
-:func:`probe_cuda` touches torch and NVML.
+:func:`probe_cuda` touches torch and NVML, and it asks PyTorch about CUDA devices through one seam,
+:func:`cuda_runtime` (``torch.cuda`` and ``torch.version`` behind :class:`CudaRuntime`), which
+``gpubench.testing.cuda_sim`` replaces with a simulated node for tests.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 DeviceKind = Literal["cpu", "cuda"]
 FallbackPolicy = Literal["next", "cpu", "none"]
@@ -259,8 +264,142 @@ def torch_dtype_name(dtype: str) -> str:
     return names[dtype]
 
 
+class CudaRuntime(Protocol):
+    """What gpubench asks PyTorch about CUDA devices: :func:`probe_cuda`, the identity check and the active
+    checks go through this, never through ``torch.cuda`` directly, so tests can put a simulated node here.
+
+    ``get_device_properties(i)`` gives an object with ``name``, ``total_memory`` (bytes), ``major``,
+    ``minor``, ``uuid`` (as torch prints it: bare, without ``GPU-``/``MIG-``), ``pci_bus_id``,
+    ``pci_device_id``, ``pci_domain_id`` and ``multi_processor_count``, like torch's ``_CudaDeviceProperties``.
+    """
+
+    def is_available(self) -> bool: ...
+
+    def device_count(self) -> int: ...
+
+    def get_device_properties(self, index: int) -> Any: ...
+
+    def cuda_build(self) -> str | None:
+        """``torch.version.cuda``: None for a CPU-only (or ROCm) build."""
+
+    def hip_build(self) -> str | None:
+        """``torch.version.hip``: None unless a ROCm build."""
+
+    def cudnn_version(self) -> int | None:
+        """``torch.backends.cudnn.version()``, or None without cuDNN."""
+
+    def has_primary_context(self, index: int) -> bool | None:
+        """Whether this process holds a CUDA context on ``cuda:index`` (None: cannot tell)."""
+
+    def can_device_access_peer(self, index: int, peer: int) -> bool: ...
+
+    def execution_device(self, index: int) -> str:
+        """The torch device kernels for ``cuda:index`` run on: ``cuda:index`` itself, except under a
+        simulated runtime in tests, which runs them on ``cpu`` while NVML answers from a profile."""
+
+
+class TorchCuda:
+    """The real :class:`CudaRuntime`: ``torch.cuda`` and ``torch.version`` (imported on first use)."""
+
+    def _torch(self) -> Any:
+        import torch
+
+        return torch
+
+    def is_available(self) -> bool:
+        return bool(self._torch().cuda.is_available())
+
+    def device_count(self) -> int:
+        return int(self._torch().cuda.device_count())
+
+    def get_device_properties(self, index: int) -> Any:
+        return self._torch().cuda.get_device_properties(index)
+
+    def cuda_build(self) -> str | None:
+        version = self._torch().version.cuda
+        return None if version is None else str(version)
+
+    def hip_build(self) -> str | None:
+        version = getattr(self._torch().version, "hip", None)
+        return None if version is None else str(version)
+
+    def cudnn_version(self) -> int | None:
+        cudnn = self._torch().backends.cudnn
+        try:
+            version = cudnn.version() if cudnn.is_available() else None
+        except Exception:  # cuDNN missing from the build: leave it unknown
+            return None
+        return None if version is None else int(version)
+
+    def has_primary_context(self, index: int) -> bool | None:
+        # a private but long-standing torch function: asks the driver without creating a context
+        ask = getattr(self._torch()._C, "_cuda_hasPrimaryContext", None)
+        try:
+            return None if ask is None else bool(ask(index))
+        except Exception:  # no driver, bad index
+            return None
+
+    def can_device_access_peer(self, index: int, peer: int) -> bool:
+        return bool(self._torch().cuda.can_device_access_peer(index, peer))
+
+    def execution_device(self, index: int) -> str:
+        return f"cuda:{index}"
+
+
+_runtime_lock = threading.Lock()
+_runtime: list[CudaRuntime] = []  # the replacement installed by use_cuda_runtime, innermost last
+
+
+def cuda_runtime() -> CudaRuntime:
+    """The :class:`CudaRuntime` in use: ``torch.cuda`` unless a test installed another."""
+    with _runtime_lock:
+        return _runtime[-1] if _runtime else TorchCuda()
+
+
+@contextmanager
+def use_cuda_runtime(runtime: CudaRuntime) -> Iterator[CudaRuntime]:
+    """Answer every question about CUDA devices from ``runtime`` inside the ``with`` block. For tests only
+    (``gpubench.testing.cuda_sim.simulated_cuda`` installs a simulated node this way); nothing in gpubench
+    calls it.
+    """
+    with _runtime_lock:
+        _runtime.append(runtime)
+    try:
+        yield runtime
+    finally:
+        with _runtime_lock:
+            _runtime.remove(runtime)
+
+
+def execution_device(device: str) -> str:
+    """The torch device the work for ``device`` (``cpu``, ``cuda:N``) runs on: ``device`` itself, except
+    under a simulated CUDA runtime installed by a test (see :meth:`CudaRuntime.execution_device`)."""
+    spec = parse_device(device)
+    if spec.kind == "cpu":
+        return "cpu"
+    return cuda_runtime().execution_device(spec.index or 0)
+
+
+def _cuda_device(runtime: CudaRuntime, index: int, nvml_ok: bool) -> CudaDeviceInfo:
+    from gpubench import nvml
+
+    props = runtime.get_device_properties(index)
+    raw_uuid = getattr(props, "uuid", None)
+    uuid = nvml.normalise_uuid(str(raw_uuid)) if raw_uuid is not None else None
+    return CudaDeviceInfo(
+        index=index,
+        name=str(props.name),
+        total_memory=int(props.total_memory),
+        capability=(int(props.major), int(props.minor)),
+        uuid=uuid,
+        pci_bus_id=nvml.pci_bus_id(uuid) if (uuid and nvml_ok) else None,
+        multi_processor_count=int(getattr(props, "multi_processor_count", 0)),
+    )
+
+
 def probe_cuda() -> CudaProbe:
-    """Ask PyTorch (and NVML, when it can be read) what this process can use. Never raises."""
+    """Ask PyTorch (through :func:`cuda_runtime`) and NVML, when it can be read, what this process can use.
+    Never raises."""
     cvd = os.environ.get("CUDA_VISIBLE_DEVICES")
     try:
         import torch
@@ -269,46 +408,26 @@ def probe_cuda() -> CudaProbe:
 
     from gpubench import nvml
 
+    runtime = cuda_runtime()
     nvml_error = nvml.init()
     driver = nvml.driver_version() if nvml_error is None else None
     nvml_count = nvml.device_count() if nvml_error is None else None
     cuda_error = None
     try:
-        available = bool(torch.cuda.is_available())
-        count = int(torch.cuda.device_count()) if available else 0
+        available = bool(runtime.is_available())
+        count = int(runtime.device_count()) if available else 0
     except Exception as exc:  # a half-installed driver can raise here
         available, count, cuda_error = False, 0, f"{type(exc).__name__}: {exc}"
     devices = []
     for index in range(count):
         try:
-            props = torch.cuda.get_device_properties(index)
+            devices.append(_cuda_device(runtime, index, nvml_error is None))
         except Exception as exc:
             cuda_error = f"get_device_properties({index}) failed: {exc}"
-            continue
-        raw_uuid = getattr(props, "uuid", None)
-        uuid = nvml.normalise_uuid(str(raw_uuid)) if raw_uuid is not None else None
-        pci = nvml.pci_bus_id(uuid) if (uuid and nvml_error is None) else None
-        devices.append(
-            CudaDeviceInfo(
-                index=index,
-                name=str(props.name),
-                total_memory=int(props.total_memory),
-                capability=(int(props.major), int(props.minor)),
-                uuid=uuid,
-                pci_bus_id=pci,
-                multi_processor_count=int(getattr(props, "multi_processor_count", 0)),
-            )
-        )
-    cudnn = None
-    try:
-        cudnn_v = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
-        cudnn = int(cudnn_v) if cudnn_v is not None else None
-    except Exception:  # cuDNN missing from the build: leave it unknown
-        cudnn = None
     return CudaProbe(
         torch_version=str(torch.__version__),
-        cuda_build=torch.version.cuda,
-        hip_build=getattr(torch.version, "hip", None),
+        cuda_build=runtime.cuda_build(),
+        hip_build=runtime.hip_build(),
         cuda_available=available,
         device_count=count,
         devices=tuple(devices),
@@ -316,7 +435,7 @@ def probe_cuda() -> CudaProbe:
         driver_version=driver if isinstance(driver, str) else None,
         nvml_device_count=nvml_count if isinstance(nvml_count, int) else None,
         nvml_error=nvml_error,
-        cudnn_version=cudnn,
+        cudnn_version=runtime.cudnn_version(),
         cuda_error=cuda_error,
     )
 

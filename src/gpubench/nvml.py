@@ -79,14 +79,6 @@ def reset() -> None:
         _state.update(initialised=False, error=None, pynvml=None)
 
 
-def reset_for_tests(module: Any | None = None, error: str | None = None) -> None:
-    """Forget the init state; tests install a recorded fake ``pynvml`` module through this."""
-    with _lock:
-        _state["initialised"] = module is not None and error is None
-        _state["error"] = error
-        _state["pynvml"] = module
-
-
 def module() -> Any:
     """The pynvml module after a successful :func:`init`; raises RuntimeError otherwise."""
     if init() is not None:
@@ -182,15 +174,50 @@ def handle_by_index(index: int) -> Any:
     return call("nvmlDeviceGetHandleByIndex", index)
 
 
+def whole_gpu(handle: Any) -> Any:
+    """The handle of the physical GPU: ``handle`` itself, or the parent GPU of a MIG device handle.
+
+    Board-level readings (PCI, ECC, clocks, temperature, PCIe link, MIG mode) are read on the whole GPU;
+    NVML answers NOT_SUPPORTED for most of them on a MIG device handle. NA when ``handle`` is NA.
+    """
+    if not available(handle):
+        return NA
+    is_mig = call("nvmlDeviceIsMigDeviceHandle", handle, default=False)
+    if bool(getattr(is_mig, "value", is_mig)):  # pynvml returns a c_uint
+        return call("nvmlDeviceGetDeviceHandleFromMigDeviceHandle", handle)
+    return handle
+
+
 def pci_bus_id(uuid: str) -> str | None:
-    """``00000000:65:00.0`` for the GPU with this UUID, or None when NVML cannot tell."""
-    handle = handle_by_uuid(uuid)
+    """``00000000:65:00.0`` for the GPU with this UUID (the parent GPU of a MIG instance), or None when NVML
+    cannot tell."""
+    handle = whole_gpu(handle_by_uuid(uuid))
     if not available(handle):
         return None
     info = call("nvmlDeviceGetPciInfo", handle)
     if not available(info):
         return None
     return str(_text(getattr(info, "busId", None) or getattr(info, "busIdLegacy", ""))) or None
+
+
+def clock_event_reasons(handle: Any) -> int:
+    """The active clock event reasons bitmask (``nvidia-smi --query-gpu=clocks_event_reasons.active``).
+
+    ``nvmlDeviceGetCurrentClocksEventReasons`` arrived with driver 535; older drivers only export
+    ``nvmlDeviceGetCurrentClocksThrottleReasons`` (same bits). The newer call is tried first and the older
+    one when the driver lacks the symbol (``FunctionNotFound``) or nvidia-ml-py lacks the wrapper. Every
+    other NVML error is raised as pynvml raised it, so callers can tell NotSupported from a lost GPU.
+    Raises RuntimeError when NVML is not initialised.
+    """
+    nv = module()
+    newer = getattr(nv, "nvmlDeviceGetCurrentClocksEventReasons", None)
+    if newer is not None:
+        try:
+            return int(newer(handle))
+        except Exception as exc:
+            if getattr(exc, "value", None) != getattr(nv, "NVML_ERROR_FUNCTION_NOT_FOUND", 13):
+                raise
+    return int(nv.nvmlDeviceGetCurrentClocksThrottleReasons(handle))
 
 
 def text(name: str, *args: Any) -> Any:

@@ -1,7 +1,10 @@
-"""The NVML telemetry source against a fake pynvml that replays hand-made readings and real NVML errors.
+"""The NVML telemetry source on simulated machines: an H100 under load, a consumer GPU on an older driver,
+a GPU that falls off the bus, and every NVML error on a reading.
 
-The readings in tests/data/nvml_telemetry/ are hand-made from documented NVML semantics (no GPU here);
-the errors are the real ``pynvml.NVMLError_*`` classes, and structures the real pynvml ctypes types.
+NVML is simulated below the real nvidia-ml-py bindings (``gpubench.testing.nvml_sim``): the errors are the
+real ``pynvml.NVMLError_*`` raised by the real wrappers from the simulated return codes. The load values are
+hand-made edits of the recorded ``h100-sxm`` and ``consumer-rtx4090`` profiles (no GPU here). The machine's
+clock is manual and is also the telemetry clock, so every reading is exact.
 """
 
 from __future__ import annotations
@@ -9,7 +12,6 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,159 +20,87 @@ import pynvml
 import pytest
 
 from gpubench import nvml
-from gpubench.telemetry import GPM_MIN_SPACING_S, NvmlSource, Sampler, SourceLost, driver_to_perf
+from gpubench.telemetry import GPM_MIN_SPACING_S, Clock, NvmlSource, Sampler, SourceLost, driver_to_perf
+from gpubench.testing.nvml_sim import SimClock, SimulatedMachine, load_profile, simulated_nvml
+from gpubench.testing.nvml_sim.readings import SAMPLE_PERIOD_US
 
-DATA = Path(__file__).parents[1] / "data" / "nvml_telemetry"
 UUID = "GPU-00000000-1111-2222-3333-444444444444"
-_FROM_REAL = ("NVML_", "NVMLError", "nvmlClocks", "c_nvml", "nvmlMemory_v2")
+START_WALL = 1_700_000_000.0
 
 
-def _raise_or(step: Any) -> Any:
-    if isinstance(step, dict) and "error" in step:
-        raise getattr(pynvml, f"NVMLError_{step['error']}")()
-    return step
+def h100_load() -> dict[str, Any]:
+    """The recorded H100 SXM under a matmul load: power cap reached, GPM busy (hand-made values)."""
+    data = load_profile("h100-sxm").to_dict()
+    gpu = data["gpus"][0]
+    gpu["uuid"] = UUID
+    gpu["power"]["usage_mw"] = 450_000
+    gpu["energy_mj"] = 123_456_000
+    gpu["memory"].update(used_bytes=20_955_627_520, reserved_bytes=565_182_464)
+    gpu["clocks_mhz"].update(graphics=1980, sm=1980, mem=2619)
+    gpu["temperature_c"] = 55
+    gpu["pcie"].update(tx_kb_s=1200, rx_kb_s=800)
+    gpu["clock_event_reasons"] = 0x4  # sw_power_cap
+    gpu["utilization_pct"] = {"gpu": 98, "memory": 59}
+    gpu["gpm"]["metrics"] = {
+        "NVML_GPM_METRIC_SM_UTIL": 97.5,
+        "NVML_GPM_METRIC_SM_OCCUPANCY": 41.25,
+        "NVML_GPM_METRIC_ANY_TENSOR_UTIL": 83.0,
+        "NVML_GPM_METRIC_DRAM_BW_UTIL": 62.5,
+    }
+    return data
 
 
-class FakeNvml:
-    """A pynvml stand-in: constants, errors and ctypes structures are the real ones; calls replay steps."""
-
-    def __init__(self, calls: dict[str, Any]) -> None:
-        self.calls = calls
-        self.count: Counter[str] = Counter()
-        self.t0_us = int(time.time() * 1e6)
-        self.gpm_sample_times: list[float] = []
-        self.metric_requests: list[tuple[int, int, list[int]]] = []
-        self.freed = 0
-        self.log: list[tuple[str, tuple[Any, ...]]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith(_FROM_REAL):
-            return getattr(pynvml, name)
-        special = {
-            "nvmlDeviceGetSamples",
-            "nvmlDeviceGetMemoryInfo",
-            "nvmlGpmSampleGet",
-            "nvmlGpmMetricsGet",
-            "nvmlGpmSampleAlloc",
-            "nvmlGpmSampleFree",
-        }
-        if name in self.calls and name not in special:
-            return lambda *args: self._step(name, *args)
-        msg = f"module 'pynvml' has no attribute {name!r}"
-        raise AttributeError(msg)
-
-    def _step(self, name: str, *args: Any, key: str | None = None) -> Any:
-        self.log.append((name, args))
-        steps = self.calls[name]
-        label = name
-        if isinstance(steps, dict):  # keyed by the call's second argument
-            key = str(args[1]) if key is None else key
-            steps, label = steps[key], f"{name}[{key}]"
-        index = self.count[label]
-        self.count[label] += 1
-        step = _raise_or(steps[min(index, len(steps) - 1)])
-        if name == "nvmlDeviceGetUtilizationRates":
-            util = pynvml.c_nvmlUtilization_t()
-            util.gpu, util.memory = step["gpu"], step["memory"]
-            return util
-        if name == "nvmlGpmQueryDeviceSupport":
-            support = pynvml.c_nvmlGpmSupport_t()
-            support.version, support.isSupportedDevice = step["version"], step["isSupportedDevice"]
-            return support
-        return step
-
-    # the calls whose behaviour is more than a lookup --------------------------------------------
-
-    def nvmlDeviceGetSamples(self, handle: Any, sampling: int, last_seen: int) -> tuple[int, list[Any]]:
-        self.count["nvmlDeviceGetSamples"] += 1
-        entry = self.calls.get("nvmlDeviceGetSamples")
-        if entry is None:
-            raise AttributeError("nvmlDeviceGetSamples")
-        if isinstance(entry, list):
-            _raise_or(entry[0])
-        now_us = int(time.time() * 1e6)
-        out = []
-        for rel_ms, value in entry[str(sampling)]:
-            stamp = self.t0_us + int(rel_ms * 1000)
-            if last_seen < stamp <= now_us:
-                sample = pynvml.c_nvmlSample_t()
-                sample.timeStamp = stamp
-                sample.sampleValue.uiVal = value
-                out.append(sample)
-        if not out:
-            raise pynvml.NVMLError_NotFound()
-        return pynvml.NVML_VALUE_TYPE_UNSIGNED_INT, out
-
-    def nvmlDeviceGetMemoryInfo(self, handle: Any, version: Any = None) -> Any:
-        if version:
-            if "nvmlDeviceGetMemoryInfo_v2" not in self.calls:
-                raise pynvml.NVMLError_FunctionNotFound()
-            step = self._step("nvmlDeviceGetMemoryInfo_v2")
-            info = pynvml.c_nvmlMemory_v2_t()
-            info.version, info.reserved = version, step["reserved"]
-        else:
-            step = self._step("nvmlDeviceGetMemoryInfo")
-            info = pynvml.c_nvmlMemory_t()
-        info.total, info.free, info.used = step["total"], step["free"], step["used"]
-        return info
-
-    def nvmlGpmSampleAlloc(self) -> Any:
-        self._step("nvmlGpmSampleAlloc")
-        return pynvml.c_nvmlGpmSample_t()  # a real (null) pointer, so the request structure accepts it
-
-    def nvmlGpmSampleFree(self, sample: Any) -> None:
-        self.freed += 1
-
-    def nvmlGpmSampleGet(self, handle: Any, sample: Any) -> Any:
-        self._step("nvmlGpmSampleGet")
-        self.gpm_sample_times.append(time.perf_counter())
-        return sample
-
-    def nvmlGpmMetricsGet(self, request: Any) -> Any:
-        step = self._step("nvmlGpmMetricsGet")
-        ids = [request.metrics[i].metricId for i in range(request.numMetrics)]
-        self.metric_requests.append((request.version, request.numMetrics, ids))
-        for i, metric_id in enumerate(ids):
-            value = step.get(str(metric_id))
-            if isinstance(value, dict):
-                request.metrics[i].nvmlReturn = value["return"]
-            else:
-                request.metrics[i].nvmlReturn = pynvml.NVML_SUCCESS
-                request.metrics[i].value = value
-        return request
+def consumer_gpu() -> dict[str, Any]:
+    """The recorded RTX 4090 on an older driver: no v2 memory info, no energy counter (hand-made edits)."""
+    data = load_profile("consumer-rtx4090").to_dict()
+    data["missing_functions"] = ["nvmlDeviceGetMemoryInfo_v2"]
+    gpu = data["gpus"][0]
+    gpu["uuid"] = UUID
+    gpu["memory"].update(total_bytes=12_884_901_888, used_bytes=3_884_901_888 - 484_442_112)
+    gpu["energy_mj"] = None
+    gpu["power"]["usage_mw"] = 100_000
+    gpu["temperature_c"] = 50
+    gpu["utilization_pct"] = {"gpu": 35, "memory": 12}
+    gpu["clock_event_reasons"] = 0x1 | 0x8  # gpu_idle, hw_slowdown
+    return data
 
 
-def scenario(name: str) -> dict[str, Any]:
-    data = json.loads((DATA / f"{name}.json").read_text(encoding="utf-8"))
-    assert "hand-made" in data["_about"].lower()
-    return data["calls"]
+def sim_clock(machine: SimulatedMachine) -> Clock:
+    return Clock(perf=machine.clock.elapsed, wall=lambda: machine.clock.wall_us() / 1e6, name="simulated")
 
 
 @pytest.fixture
-def install() -> Iterator[Any]:
-    """Installs a FakeNvml built from a scenario (or calls); the real state comes back afterwards."""
-
-    def _install(calls: dict[str, Any] | str) -> FakeNvml:
-        fake = FakeNvml(scenario(calls) if isinstance(calls, str) else calls)
-        nvml.reset_for_tests(fake)
-        return fake
-
-    yield _install
-    nvml.reset_for_tests()
+def machine(request: pytest.FixtureRequest) -> Iterator[SimulatedMachine]:
+    """A simulated machine (``h100_load`` unless parametrized with a profile), on a manual clock."""
+    profile = getattr(request, "param", None) or h100_load()
+    with simulated_nvml(profile, clock=SimClock.manual(start_wall=START_WALL)) as machine:
+        yield machine
 
 
-def opened(fake_calls: str | dict[str, Any], install: Any) -> tuple[NvmlSource, FakeNvml]:
-    fake = install(fake_calls)
-    source = NvmlSource(UUID)
+def opened(machine: SimulatedMachine, uuid: str = UUID) -> NvmlSource:
+    source = NvmlSource(uuid, clock=sim_clock(machine))
     assert source.open() is None
-    return source, fake
+    return source
+
+
+def stepped(machine: SimulatedMachine, readings: int, interval: float = 0.05) -> Sampler:
+    """A sampler on the machine's clock: the first reading at start, then one every ``interval``."""
+    clock = sim_clock(machine)
+    source = NvmlSource(UUID, clock=clock)
+    sampler = Sampler("cuda:0", UUID, interval, source=source, clock=clock, background=False).start()
+    for _ in range(readings - 2):
+        machine.clock.advance(interval)
+        sampler.step()
+    machine.clock.advance(interval)
+    sampler.stop()
+    return sampler
 
 
 # --- a healthy Hopper GPU --------------------------------------------------------------------------
 
 
-def test_h100_readings_have_nvml_units_converted(install: Any) -> None:
-    source, fake = opened("h100_load", install)
+def test_h100_readings_have_nvml_units_converted(machine: SimulatedMachine) -> None:
+    source = opened(machine)
     first = source.read()
     assert first["power_w"] == pytest.approx(450.0)  # 450000 mW
     assert first["energy_j"] == pytest.approx(123456.0)  # 123456000 mJ
@@ -181,91 +111,92 @@ def test_h100_readings_have_nvml_units_converted(install: Any) -> None:
     assert first["temp_c"] == 55
     assert first["pcie_tx_kb_per_s"] == 1200
     assert first["pcie_rx_kb_per_s"] == 800
-    assert first["clock_event_reasons_mask"] == 0
+    assert first["clock_event_reasons_mask"] == 4
     assert source.unavailable == {}
     source.close()
-    assert fake.freed == 2
+    assert machine.call_count("nvmlGpmSampleFree") == 2
 
 
-def test_handle_is_looked_up_by_normalised_uuid(install: Any) -> None:
-    fake = install("h100_load")
+def test_handle_is_looked_up_by_normalised_uuid(machine: SimulatedMachine) -> None:
     source = NvmlSource(UUID.removeprefix("GPU-"))  # as torch prints it: without the prefix
+    assert source.uuid == UUID
     assert source.open() is None
-    assert ("nvmlDeviceGetHandleByUUID", (UUID,)) in fake.log
-    assert not any(name == "nvmlDeviceGetHandleByIndex" for name, _ in fake.log)
+    # the simulator attributes a UUID lookup to the GPU only when the UUID is exactly one it knows
+    assert ("nvmlDeviceGetHandleByUUID", 0) in machine.calls
+    assert not any(name.startswith("nvmlDeviceGetHandleByIndex") for name, _ in machine.calls)
 
 
-def test_driver_buffered_samples_skip_the_backlog_and_align_to_perf_counter(install: Any) -> None:
-    source, fake = opened("h100_load", install)
-    # samples buffered before open (negative times) are skipped; the ones from 60-200 ms arrive later
+def test_driver_buffered_samples_skip_the_backlog_and_align_to_perf_counter(
+    machine: SimulatedMachine,
+) -> None:
+    machine.clock.advance(20.0)  # the driver has buffered samples from before the run
+    source = opened(machine)
+    # samples buffered before open are skipped; the ones of the next 200 ms arrive later
     assert source.read()["gpu_util_pct"] is None
     assert source.driver_series["gpu_util_pct"] == []
-    time.sleep(0.25)
+    machine.clock.advance(0.25)
     reading = source.read()
-    assert reading["gpu_util_pct"] == pytest.approx((96 + 98 + 99 + 100 + 97) / 5)
-    assert reading["mem_util_pct"] == pytest.approx((55 + 60 + 61 + 62 + 59) / 5)
+    assert reading["gpu_util_pct"] == pytest.approx(98)
+    assert reading["mem_util_pct"] == pytest.approx(59)
     series = source.driver_series["gpu_util_pct"]
-    assert [v for _, v in series] == [96, 98, 99, 100, 97]
-    offset = time.time() - time.perf_counter()
-    expected_first = driver_to_perf(fake.t0_us + 60_000, offset)
-    assert series[0][0] == pytest.approx(expected_first, abs=0.01)
+    assert [v for _, v in series] == [98] * len(series) and len(series) >= 1
+    period_us = SAMPLE_PERIOD_US[1]
+    first_stamp = (int((START_WALL + 20.0) * 1e6) // period_us + 1) * period_us
+    expected_first = driver_to_perf(first_stamp, START_WALL)  # offset: wall - perf when opened
+    assert series[0][0] == pytest.approx(expected_first, abs=1e-6)
+    assert 20.0 < series[0][0] <= 20.25
     assert all(b > a for (a, _), (b, _) in itertools.pairwise(series))
     # nothing new: the driver says NotFound, which is "no sample", not a failure
     assert source.read()["gpu_util_pct"] is None
     assert "gpu_util_pct" not in source.unavailable
 
 
-def test_gpm_metrics_need_samples_more_than_100ms_apart(install: Any) -> None:
-    source, fake = opened("h100_load", install)
+def test_gpm_metrics_need_samples_more_than_100ms_apart(machine: SimulatedMachine) -> None:
+    source = opened(machine)
     early = source.read()
     assert early["sm_active_pct"] is None  # too soon after the first GPM sample
-    time.sleep(GPM_MIN_SPACING_S + 0.02)
+    machine.clock.advance(GPM_MIN_SPACING_S + 0.02)
     later = source.read()
     assert later["sm_active_pct"] == 97.5
     assert later["sm_occupancy_pct"] == 41.25
     assert later["tensor_active_pct"] == 83.0
     assert later["dram_bw_util_pct"] == 62.5
-    assert len(fake.gpm_sample_times) == 2
-    assert fake.gpm_sample_times[1] - fake.gpm_sample_times[0] > GPM_MIN_SPACING_S
-    version, count, ids = fake.metric_requests[0]
-    assert version == pynvml.NVML_GPM_METRICS_GET_VERSION
-    assert count == 4
-    assert ids == [
-        pynvml.NVML_GPM_METRIC_SM_UTIL,
-        pynvml.NVML_GPM_METRIC_SM_OCCUPANCY,
-        pynvml.NVML_GPM_METRIC_ANY_TENSOR_UTIL,
-        pynvml.NVML_GPM_METRIC_DRAM_BW_UTIL,
-    ]
+    # two GPM samples over 100 ms apart; the simulator checks the request's version and answers by
+    # metric id, so four right values mean four right ids in a request of the right version
+    assert machine.call_count("nvmlGpmSampleGet") == 2
+    assert machine.call_count("nvmlGpmMetricsGet") == 1
 
 
-def test_gpm_metric_with_its_own_error_is_none(install: Any) -> None:
-    calls = scenario("h100_load")
-    calls["nvmlGpmMetricsGet"] = [
-        {"2": 50.0, "3": {"return": pynvml.NVML_ERROR_NOT_SUPPORTED}, "5": 1.0, "10": 2.0}
-    ]
-    source, _ = opened(calls, install)
-    time.sleep(GPM_MIN_SPACING_S + 0.02)
-    reading = source.read()
+def test_gpm_metric_with_its_own_error_is_none() -> None:
+    data = h100_load()
+    data["gpus"][0]["gpm"]["metrics"] = {
+        "NVML_GPM_METRIC_SM_UTIL": 50.0,
+        "NVML_GPM_METRIC_ANY_TENSOR_UTIL": 1.0,
+        "NVML_GPM_METRIC_DRAM_BW_UTIL": 2.0,
+    }  # SM occupancy missing: NVML answers that metric alone with NOT_SUPPORTED
+    with simulated_nvml(data, clock=SimClock.manual()) as machine:
+        source = opened(machine)
+        machine.clock.advance(GPM_MIN_SPACING_S + 0.02)
+        reading = source.read()
     assert reading["sm_active_pct"] == 50.0
     assert reading["sm_occupancy_pct"] is None
     assert "sm_occupancy_pct" in source.unavailable
 
 
-def test_sampler_summary_on_h100(install: Any, tmp_path: Path) -> None:
-    install("h100_load")
-    with Sampler("cuda:0", UUID, interval_s=0.03) as sampler:
-        time.sleep(0.3)
+def test_sampler_summary_on_h100(machine: SimulatedMachine, tmp_path: Path) -> None:
+    sampler = stepped(machine, readings=7)
     summary = sampler.summary()
     assert summary["available"] is True and summary["status"] == "ok"
     assert summary["source"] == "nvml"
     assert summary["energy_method"] == "nvml_total_energy_counter"
-    assert summary["energy_j"] == pytest.approx(123666.0 - 123456.0)
-    assert summary["power_w_max"] == pytest.approx(700.0)
-    assert summary["mem_used_bytes_max"] == 24955627520
+    assert summary["energy_j"] == pytest.approx(450.0 * 0.3)  # 450 W for the 0.3 s between first and last
+    assert summary["power_w_max"] == pytest.approx(450.0)
+    assert summary["mem_used_bytes_max"] == 20955627520
     assert summary["clock_event_reasons_seen"] == ["sw_power_cap"]
     # utilization summarised from the driver's own samples, which are finer than the readings
-    assert summary["util_pct_max"] == 100
-    assert summary["util_pct_mean"] == pytest.approx((96 + 98 + 99 + 100 + 97) / 5)
+    assert len(sampler.source.driver_series["gpu_util_pct"]) > 0  # type: ignore[attr-defined]
+    assert summary["util_pct_max"] == 98
+    assert summary["util_pct_mean"] == pytest.approx(98)
     assert summary["sm_active_pct_mean"] == 97.5
     json.dumps(summary, allow_nan=False)
     text = sampler.write_trace(tmp_path / "trace.csv").read_text(encoding="utf-8")
@@ -277,39 +208,48 @@ def test_sampler_summary_on_h100(install: Any, tmp_path: Path) -> None:
 # --- a consumer GPU on an older driver ---------------------------------------------------------------
 
 
-def test_consumer_gpu_falls_back_and_records_what_is_missing(install: Any) -> None:
-    source, fake = opened("consumer_gpu", install)
-    first, second, third = source.read(), source.read(), source.read()
+def test_consumer_gpu_falls_back_and_records_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # an nvidia-ml-py older than the clock-event-reasons name has only the throttle-reasons one
+    monkeypatch.delattr(pynvml, "nvmlDeviceGetCurrentClocksEventReasons")
+    with simulated_nvml(consumer_gpu(), clock=SimClock.manual()) as machine:
+        machine.inject("nvmlDeviceGetSamples", error="NotSupported")  # no driver-buffered samples
+        machine.inject("nvmlDeviceGetPcieThroughput", error="NoPermission")
+        machine.inject("nvmlDeviceGetTemperature", error="Unknown", after=1, times=1)  # transient
+        source = opened(machine)
+        first, second, third = source.read(), source.read(), source.read()
+        energy_calls = machine.call_count("nvmlDeviceGetTotalEnergyConsumption")
+        throttle_calls = machine.call_count("nvmlDeviceGetCurrentClocksThrottleReasons")
     # no driver-buffered samples: polled utilization instead
     assert first["gpu_util_pct"] == 35 and first["mem_util_pct"] == 12
-    assert second["gpu_util_pct"] == 90
+    assert second["gpu_util_pct"] == 35
     assert "nvmlDeviceGetUtilizationRates" in source.notes["utilization"]
-    # no v2 memory info: v1 used, reserved not available
+    # no v2 memory info: v1 used (reserved memory counted as used), reserved not available
     assert first["mem_used_bytes"] == 3884901888
     assert first["mem_reserved_bytes"] is None
     assert "mem_reserved_bytes" in source.unavailable
     # NotSupported / NoPermission: not available, and not asked again
     assert first["energy_j"] is None and "NotSupported" in source.unavailable["energy_j"]
     assert "NoPermission" in source.unavailable["pcie_tx_kb_per_s"]
-    assert fake.count["nvmlDeviceGetTotalEnergyConsumption"] == 1
+    assert energy_calls == 1
     # a transient error: None for that reading only
-    assert [first["temp_c"], second["temp_c"], third["temp_c"]] == [50, None, 52]
+    assert [first["temp_c"], second["temp_c"], third["temp_c"]] == [50, None, 50]
     assert "temp_c" not in source.unavailable
     # old nvidia-ml-py: the throttle-reasons name of the same call
-    assert [first["clock_event_reasons_mask"], second["clock_event_reasons_mask"]] == [1, 8]
+    assert [first["clock_event_reasons_mask"], second["clock_event_reasons_mask"]] == [9, 9]
+    assert throttle_calls == 3
     # no GPM on this GPU
     assert first["sm_active_pct"] is None and "GPM" in source.unavailable["sm_active_pct"]
 
 
-def test_consumer_gpu_energy_is_the_power_integral(install: Any) -> None:
-    install("consumer_gpu")
-    with Sampler("cuda:1", UUID, interval_s=0.05) as sampler:
-        time.sleep(0.12)
+def test_consumer_gpu_energy_is_the_power_integral() -> None:
+    with simulated_nvml(consumer_gpu(), clock=SimClock.manual()) as machine:
+        sampler = stepped(machine, readings=4)
     summary = sampler.summary()
     assert summary["energy_method"] == "power_integral"
-    rows = [(s.t, s.values["power_w"]) for s in sampler.samples]
+    rows = [(s.t, s.values["power_w"] or 0.0) for s in sampler.samples]
     expected = sum((t1 - t0) * (p0 + p1) / 2 for (t0, p0), (t1, p1) in itertools.pairwise(rows))
     assert summary["energy_j"] == pytest.approx(expected)
+    assert summary["energy_j"] == pytest.approx(100.0 * 0.15)  # 100 W for 0.15 s
     assert summary["clock_event_reasons_seen"] == ["gpu_idle", "hw_slowdown"]
     assert summary["unavailable_metrics"]["energy_j"].startswith("NVMLError_NotSupported")
 
@@ -317,46 +257,71 @@ def test_consumer_gpu_energy_is_the_power_integral(install: Any) -> None:
 # --- failures ---------------------------------------------------------------------------------------
 
 
-def test_gpu_lost_mid_run_stops_sampling_but_not_the_work(install: Any) -> None:
-    install("gpu_lost")
-    sampler = Sampler("cuda:0", UUID, interval_s=0.02).start()
-    total = 0
-    deadline = time.perf_counter() + 0.15
-    while time.perf_counter() < deadline:  # the measured work, in this thread
-        total += sum(range(1000))
-    assert sampler.failure is not None  # the sampling thread already stopped by itself...
-    assert total > 0  # ...and the work went on
-    sampler.stop()
+def gpu_lost() -> dict[str, Any]:
+    data = h100_load()
+    data["gpus"][0]["power"]["usage_mw"] = 124_000
+    data["gpus"][0]["energy_mj"] = 1_000_000
+    return data
+
+
+@pytest.mark.parametrize("machine", [gpu_lost()], indirect=True)
+def test_gpu_lost_mid_run_keeps_the_samples_before(machine: SimulatedMachine) -> None:
+    machine.inject("nvmlDeviceGetPowerUsage", gpu=0, error="GpuIsLost", after=2)  # the third reading
+    sampler = stepped(machine, readings=5, interval=0.25)
     summary = sampler.summary()
     assert summary["available"] is True
     assert summary["status"] == "partial"
     assert summary["samples"] == 2
     assert "GpuIsLost" in summary["unavailable_reason"]
-    assert summary["energy_j"] == pytest.approx(31.0)
+    assert summary["energy_j"] == pytest.approx(31.0)  # 124 W for the 0.25 s between the two samples
 
 
-def test_nvml_uninitialized_mid_run_is_a_lost_source(install: Any) -> None:
-    calls = scenario("gpu_lost")
-    calls["nvmlDeviceGetPowerUsage"] = [{"error": "Uninitialized"}]
-    source, _ = opened(calls, install)
+def test_gpu_lost_mid_run_stops_sampling_but_not_the_work() -> None:
+    with simulated_nvml(gpu_lost(), clock=SimClock.manual()) as machine:
+        clock = sim_clock(machine)
+        sampler = Sampler("cuda:0", UUID, 0.02, source=NvmlSource(UUID, clock=clock), clock=clock)
+        machine.inject("nvmlDeviceGetPowerUsage", gpu=0, error="GpuIsLost", after=2)
+        sampler.start()  # the sampling thread, paced on real time
+        total = 0
+        deadline = time.monotonic() + 30.0
+        while sampler.failure is None and time.monotonic() < deadline:  # the measured work
+            total += sum(range(1000))
+        assert sampler.failure is not None  # the sampling thread stopped by itself...
+        assert total > 0  # ...and the work went on
+        sampler.stop()
+    summary = sampler.summary()
+    assert (summary["available"], summary["status"], summary["samples"]) == (True, "partial", 2)
+    assert "GpuIsLost" in summary["unavailable_reason"]
+
+
+def test_nvml_uninitialized_mid_run_is_a_lost_source(machine: SimulatedMachine) -> None:
+    source = opened(machine)
+    machine.inject("nvmlDeviceGetPowerUsage", error="Uninitialized")
     with pytest.raises(SourceLost, match="Uninitialized"):
         source.read()
 
 
-def test_unknown_uuid_is_not_available_with_one_line(install: Any) -> None:
-    calls = scenario("h100_load")
-    calls["nvmlDeviceGetHandleByUUID"] = [{"error": "NotFound"}]
-    install(calls)
-    sampler = Sampler("cuda:3", UUID).start()
-    sampler.stop()
+def test_unknown_uuid_is_not_available_with_one_line() -> None:
+    with simulated_nvml("h100-sxm", clock=SimClock.manual()):  # a GPU with another UUID
+        sampler = Sampler("cuda:3", UUID).start()
+        sampler.stop()
     assert not sampler.available
     assert sampler.reason is not None and "\n" not in sampler.reason
     assert UUID in sampler.reason and "NotFound" in sampler.reason
     assert sampler.summary()["status"] == "unavailable"
 
 
+def test_a_failed_lookup_is_not_called_a_missing_gpu(machine: SimulatedMachine) -> None:
+    machine.inject("nvmlDeviceGetHandleByUUID", error="Unknown", times=1)
+    reason = NvmlSource(UUID).open()
+    assert reason == (
+        f"telemetry not available: NVML could not look up the GPU with UUID {UUID} "
+        "(NVMLError_Unknown: Unknown Error)"
+    )
+
+
 def test_nvml_missing_is_not_available_not_an_error() -> None:
-    nvml.reset_for_tests()
+    nvml.reset()
     try:
         with Sampler("cuda:0", UUID, interval_s=0.01) as sampler:
             pass
@@ -367,19 +332,18 @@ def test_nvml_missing_is_not_available_not_an_error() -> None:
         assert summary["unavailable_reason"].startswith("telemetry not available")
         assert "\n" not in summary["unavailable_reason"]
     finally:
-        nvml.reset_for_tests()
+        nvml.reset()
 
 
 def test_nvml_init_failure_recorded_by_the_nvml_layer() -> None:
-    nvml.reset_for_tests(None, error="NVML not available: NVMLError_DriverNotLoaded: Driver Not Loaded")
-    try:
+    data = h100_load()
+    data["init_error"] = "DriverNotLoaded"
+    with simulated_nvml(data):
         reason = NvmlSource(UUID).open()
-        assert (
-            reason
-            == "telemetry not available: NVML not available: NVMLError_DriverNotLoaded: Driver Not Loaded"
-        )
-    finally:
-        nvml.reset_for_tests()
+    assert reason == (
+        "telemetry not available: NVML not available: NVMLError_DriverNotLoaded: Driver Not Loaded "
+        "(no NVIDIA driver loaded on this machine?)"
+    )
 
 
 FATAL = {
@@ -400,10 +364,9 @@ def test_every_nvml_error_class_is_covered() -> None:
 
 
 @pytest.mark.parametrize("error", ALL_ERRORS)
-def test_each_nvml_error_on_a_reading(error: str, install: Any) -> None:
-    calls = scenario("h100_load")
-    calls["nvmlDeviceGetPowerUsage"] = [{"error": error}, 250000]
-    source, fake = opened(calls, install)
+def test_each_nvml_error_on_a_reading(error: str, machine: SimulatedMachine) -> None:
+    source = opened(machine)
+    machine.inject("nvmlDeviceGetPowerUsage", error=error, times=1)  # then 450 W again
     if error in FATAL:
         with pytest.raises(SourceLost, match=error):
             source.read()
@@ -415,7 +378,7 @@ def test_each_nvml_error_on_a_reading(error: str, install: Any) -> None:
     if error in PERMANENT:
         assert error in source.unavailable["power_w"]
         assert second["power_w"] is None
-        assert fake.count["nvmlDeviceGetPowerUsage"] == 1  # not asked again
+        assert machine.call_count("nvmlDeviceGetPowerUsage") == 1  # not asked again
     else:
         assert "power_w" not in source.unavailable
-        assert second["power_w"] == pytest.approx(250.0)
+        assert second["power_w"] == pytest.approx(450.0)

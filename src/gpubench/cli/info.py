@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Any
 
 from rich.table import Table
@@ -45,6 +46,7 @@ def describe(probe: devices.CudaProbe) -> dict[str, Any]:
         "nvml": probe.nvml_error or "ok",
         "nvml_gpus": probe.nvml_device_count,
         "cuda_visible_devices": probe.cuda_visible_devices,
+        "cuda_device_order": os.environ.get("CUDA_DEVICE_ORDER"),
         "devices": [
             {
                 "index": d.index,
@@ -54,10 +56,20 @@ def describe(probe: devices.CudaProbe) -> dict[str, Any]:
                 "compute_capability": f"{d.capability[0]}.{d.capability[1]}",
                 "uuid": d.uuid,
                 "pci_bus_id": d.pci_bus_id,
+                "nvml_index": _nvml_index(d.uuid) if probe.nvml_error is None else None,
             }
             for d in probe.devices
         ],
     }
+
+
+def _nvml_index(uuid: str | None) -> int | None:
+    """nvidia-smi's index of the GPU with this UUID (the parent GPU of a MIG instance): it differs from
+    cuda:N when CUDA orders the GPUs otherwise or CUDA_VISIBLE_DEVICES renumbers them."""
+    if uuid is None:
+        return None
+    index = nvml.call("nvmlDeviceGetIndex", nvml.whole_gpu(nvml.handle_by_uuid(uuid)))
+    return int(index) if nvml.available(index) else None
 
 
 def _print_table(data: dict[str, Any], probe: devices.CudaProbe) -> None:
@@ -68,14 +80,18 @@ def _print_table(data: dict[str, Any], probe: devices.CudaProbe) -> None:
         out.print(f"  {key:<22} {value if value is not None else 'N/A'}")
     cvd = probe.cuda_visible_devices
     out.print(f"  {'CUDA_VISIBLE_DEVICES':<22} {'(unset)' if cvd is None else repr(cvd)}")
+    order = data["cuda_device_order"]
+    out.print(f"  {'CUDA_DEVICE_ORDER':<22} {'(unset: fastest first)' if order is None else printable(order)}")
     table = Table(title="devices visible to PyTorch", title_justify="left")
-    for column in ("device", "name", "memory GiB", "CC", "UUID", "PCI bus id"):
+    for column in ("device", "name", "memory GiB", "CC", "UUID", "PCI bus id", "nvidia-smi #"):
         table.add_column(column)
-    table.add_row("cpu", _cpu_name(), "-", "-", "-", "-")
+    table.add_row("cpu", _cpu_name(), "-", "-", "-", "-", "-")
     for d in data["devices"]:
+        index = d["nvml_index"]
         table.add_row(
             str(d["device"]), printable(d["name"]), f"{d['memory_gib']:.1f}", str(d["compute_capability"]),
             printable(d["uuid"] or "N/A"), printable(d["pci_bus_id"] or "N/A"),
+            "N/A" if index is None else str(index),
         )
     out.print(table)
     if not probe.devices:

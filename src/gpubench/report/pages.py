@@ -171,8 +171,32 @@ def _telemetry_summary(rows: pd.DataFrame, columns: Sequence[str]) -> Table:
             out.append((column, format_metric(column, values.sum()), "total over benchmarks"))
         else:
             out.append((column, format_metric(column, values.mean()), "mean over benchmarks"))
-    caption = "" if out else "No telemetry recorded for this device."
+    caption = _telemetry_status(rows) or ("" if out else "No telemetry recorded for this device.")
     return Table(("metric", "value", "how"), tuple(out), caption=caption)
+
+
+# the sampler's statuses other than ok, as the page words them
+_STATUS_WORDS = (
+    ("partial", "Telemetry partial"),
+    ("unavailable", "Telemetry not available"),
+    ("disabled", "Telemetry disabled"),
+)
+
+
+def _telemetry_status(rows: pd.DataFrame) -> str:
+    """Why telemetry is missing or cut short in these benchmarks, with the sampler's reasons; "" when not."""
+    if "telemetry_status" not in rows.columns:
+        return ""
+    reasons = rows["telemetry_unavailable_reason"] if "telemetry_unavailable_reason" in rows.columns else None
+    sentences = []
+    for status, words in _STATUS_WORDS:
+        mine = rows["telemetry_status"] == status
+        if not mine.any():
+            continue
+        why = "; ".join(dict.fromkeys(str(r) for r in reasons[mine].dropna())) if reasons is not None else ""
+        count = f"{words} in {int(mine.sum())} of {len(rows)} benchmarks"
+        sentences.append(f"{count}: {why}" if why else f"{count}.")
+    return " ".join(sentences)
 
 
 def _verification_for(checks: pd.DataFrame) -> tuple[Table, str]:

@@ -46,18 +46,28 @@ def format_number(value: Any, digits: int = 3) -> str:
     return f"{number:.{digits}g}"
 
 
-_METRIC_UNITS = {"pct": "%", "w": "W", "j": "J", "mhz": "MHz", "c": "°C", "s": "s"}
+# column name ending -> unit shown; rates first, so that ``_kb_per_s`` is not read as seconds
+_METRIC_UNITS = (
+    ("_kb_per_s", "KB/s"),
+    ("_bytes_per_s", "B/s"),
+    ("_pct", "%"),
+    ("_w", "W"),
+    ("_j", "J"),
+    ("_mhz", "MHz"),
+    ("_c", "°C"),
+    ("_s", "s"),
+)
 
 
 def format_metric(column: str, value: Any) -> str:
     """A telemetry value with the unit its column name ends in (``_bytes`` shown in GiB)."""
     if value is None or value != value:
         return "–"
-    unit = column.rsplit("_", 1)[-1]
-    if unit == "bytes":
+    if column.endswith("_bytes"):
         return f"{float(value) / 2**30:.2f} GiB"
-    if unit in _METRIC_UNITS:
-        return f"{format_number(value)} {_METRIC_UNITS[unit]}"
+    for suffix, unit in _METRIC_UNITS:
+        if column.endswith(suffix):
+            return f"{format_number(value)} {unit}"
     return format_number(value)
 
 

@@ -9,12 +9,20 @@ The source of every ``cuda:N`` device, found by its UUID. Each metric names its 
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from gpubench import nvml
-from gpubench.telemetry.source import Metric, Reading, SourceLost, TelemetrySource, error_text, finite
+from gpubench.telemetry.source import (
+    SYSTEM_CLOCK,
+    Clock,
+    Metric,
+    Reading,
+    SourceLost,
+    TelemetrySource,
+    error_text,
+    finite,
+)
 
 GPM_MIN_SPACING_S = 0.1
 """GPM metrics are computed from two GPM samples; NVML wants them more than 100 ms apart."""
@@ -151,7 +159,8 @@ def decode_clock_event_reasons(mask: int) -> tuple[str, ...]:
 def driver_to_perf(timestamp_us: int, offset_s: float) -> float:
     """An NVML sample timestamp (host real-time clock, microseconds) on the perf_counter clock.
 
-    ``offset_s`` is ``time.time() - time.perf_counter()`` taken once when the source opened.
+    ``offset_s`` is ``time.time() - time.perf_counter()`` (``clock.wall() - clock.perf()``) taken once
+    when the source opened.
     """
     return timestamp_us / 1e6 - offset_s
 
@@ -174,14 +183,16 @@ class NvmlSource:
 
     Each metric is read on its own: ``NotSupported``/``NoPermission``/``FunctionNotFound`` mark the metric
     not available for the rest of the run (and it is not asked again); other errors give None for that
-    reading; ``GpuIsLost``/``Uninitialized``/driver errors raise :class:`SourceLost`.
+    reading; ``GpuIsLost``/``Uninitialized``/driver errors raise :class:`SourceLost`. ``clock`` times the
+    GPM spacing and moves NVML's sample timestamps onto the sampler's clock (see :func:`driver_to_perf`).
     """
 
     kind = "nvml"
     metrics = NVML_METRICS
 
-    def __init__(self, uuid: str) -> None:
+    def __init__(self, uuid: str, clock: Clock = SYSTEM_CLOCK) -> None:
         self.uuid = nvml.normalise_uuid(uuid)
+        self.clock = clock
         self.unavailable: dict[str, str] = {}
         self.notes: dict[str, str] = {}
         self.driver_series: dict[str, list[tuple[float, float]]] = {"gpu_util_pct": [], "mem_util_pct": []}
@@ -223,8 +234,13 @@ class NvmlSource:
         try:
             self._handle = nv.nvmlDeviceGetHandleByUUID(self.uuid)
         except Exception as exc:
-            return f"telemetry not available: NVML has no GPU with UUID {self.uuid} ({error_text(exc)})"
-        self._offset_s = time.time() - time.perf_counter()
+            if getattr(exc, "value", None) == getattr(nv, "NVML_ERROR_NOT_FOUND", object()):
+                return f"telemetry not available: NVML has no GPU with UUID {self.uuid} ({error_text(exc)})"
+            return (
+                f"telemetry not available: NVML could not look up the GPU with UUID {self.uuid} "
+                f"({error_text(exc)})"
+            )
+        self._offset_s = self.clock.wall() - self.clock.perf()
         self._open_driver_samples()
         self._mem_version = getattr(nv, "nvmlMemory_v2", None)
         self._open_gpm()
@@ -239,7 +255,7 @@ class NvmlSource:
                 self._last_seen[sampling] = max((int(s.timeStamp) for s in samples), default=0)
             except Exception as exc:
                 if self._kind(exc) == "transient":  # NotFound: nothing buffered yet
-                    self._last_seen[sampling] = int(time.time() * 1e6)
+                    self._last_seen[sampling] = int(self.clock.wall() * 1e6)
                     continue
                 self._use_driver_samples = False
                 self.notes["utilization"] = (
@@ -257,7 +273,7 @@ class NvmlSource:
             first, second = nv.nvmlGpmSampleAlloc(), nv.nvmlGpmSampleAlloc()
             self._gpm = [first, second]
             nv.nvmlGpmSampleGet(self._handle, first)
-            self._gpm_t = time.perf_counter()
+            self._gpm_t = self.clock.perf()
         except Exception as exc:
             self._free_gpm()
             self._gpm_unavailable(f"GPM: {error_text(exc)}")
@@ -390,15 +406,12 @@ class NvmlSource:
         return (info.used, None)
 
     def _clock_event_reasons(self) -> tuple[int]:
-        nv = self._nv
-        fn = getattr(nv, "nvmlDeviceGetCurrentClocksEventReasons", None)
-        if fn is None:  # nvidia-ml-py before 12.535 only has the older name
-            fn = nv.nvmlDeviceGetCurrentClocksThrottleReasons
-        return (int(fn(self._handle)),)
+        # the newer call, or the older one on drivers before 535 (see gpubench.nvml.clock_event_reasons)
+        return (nvml.clock_event_reasons(self._handle),)
 
     def _gpm_read(self) -> tuple[float | None, ...]:
         nv = self._nv
-        now = time.perf_counter()
+        now = self.clock.perf()
         if now - self._gpm_t <= GPM_MIN_SPACING_S:
             return tuple(None for _ in GPM_METRICS)
         first, second = self._gpm

@@ -20,9 +20,10 @@ The cost
     at several intervals; :data:`DEFAULT_INTERVAL_MS` is chosen from that measurement (see its doc).
 
 Summary keys (``Sampler.summary()``, stored in ``extra_info["telemetry"]``)
-    ``available`` (bool), ``status`` (``ok``, ``partial``: the source failed mid-run, ``unavailable``),
-    ``unavailable_reason`` (one line or None), ``source`` (``nvml``/``psutil``), ``device``, ``uuid``,
-    ``clock``, ``interval_ms``, ``samples``, ``t_start``/``t_stop``/``duration_s`` (perf_counter seconds),
+    ``available`` (bool: some reading succeeded), ``status`` (``ok``, ``partial``: the source failed
+    mid-run, ``unavailable``: it did not open, or every reading was N/A), ``unavailable_reason`` (one line
+    or None), ``source`` (``nvml``/``psutil``), ``device``, ``uuid``, ``clock`` (the :class:`Clock`'s name),
+    ``interval_ms``, ``samples``, ``t_start``/``t_stop``/``duration_s`` (seconds on that clock),
     ``util_pct_mean``/``util_pct_max`` (GPU utilization on GPUs, CPU utilization on ``cpu``),
     ``<metric>_mean`` and ``<metric>_max`` for every gauge metric (``mem_used_bytes_max`` is the peak
     memory), ``energy_j`` with ``energy_method`` (``nvml_total_energy_counter`` or ``power_integral``),
@@ -48,7 +49,17 @@ from typing import Any
 
 from gpubench.telemetry.nvml_source import decode_clock_event_reasons
 from gpubench.telemetry.registry import source_for
-from gpubench.telemetry.source import Metric, Reading, Sample, SourceLost, TelemetrySource, error_text, finite
+from gpubench.telemetry.source import (
+    SYSTEM_CLOCK,
+    Clock,
+    Metric,
+    Reading,
+    Sample,
+    SourceLost,
+    TelemetrySource,
+    error_text,
+    finite,
+)
 from gpubench.telemetry.traces import FIXED_COLUMNS, csv_text, write_csv
 
 DEFAULT_INTERVAL_MS = 250
@@ -61,7 +72,7 @@ not be resolved below that machine's own noise, so the 1% is held to the sampler
 take from the work at most. 250 ms also suits NVML: GPM samples must be over 100 ms apart, and utilization
 is read from the driver's own buffer (nvmlDeviceGetSamples), which keeps its finer samples between reads."""
 DEFAULT_INTERVAL_S = DEFAULT_INTERVAL_MS / 1000.0
-CLOCK = "time.perf_counter"
+CLOCK = SYSTEM_CLOCK.name
 
 
 class _NoSource:
@@ -101,6 +112,9 @@ class Sampler:
     ``with Sampler("cuda:1", uuid) as s: work()`` then ``s.summary()`` and ``s.write_trace(path)``.
     A source that cannot open leaves the sampler not :attr:`available` with a one-line :attr:`reason`;
     a source that fails mid-run stops sampling (status ``partial``) while the measured work goes on.
+
+    ``clock`` timestamps the samples (give the source the same one). With ``background=False`` no thread
+    is started: the caller takes each sample with :meth:`step`, e.g. on a simulated machine's clock.
     """
 
     def __init__(
@@ -109,6 +123,9 @@ class Sampler:
         uuid: str | None = None,
         interval_s: float = DEFAULT_INTERVAL_S,
         source: TelemetrySource | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        background: bool = True,
     ) -> None:
         if not interval_s > 0:
             msg = f"interval_s must be > 0 seconds, got {interval_s!r}; telemetry.interval_ms sets it"
@@ -116,6 +133,8 @@ class Sampler:
         self.device = device
         self.uuid = uuid
         self.interval_s = float(interval_s)
+        self.clock = clock
+        self.background = background
         made = source if source is not None else source_for(device, uuid)
         self.source: TelemetrySource = _NoSource(made) if isinstance(made, str) else made
         self.reason: str | None = None
@@ -139,11 +158,12 @@ class Sampler:
             self.reason = reason.splitlines()[0] if reason else "telemetry not available"
             return self
         self._opened = True
-        self._run.t_start = time.perf_counter()
+        started = time.perf_counter()
+        self._run.t_start = self.clock.perf()
         self._tick()
-        if self._run.failure is None:
+        if self._run.failure is None and self.background:
             self._thread = threading.Thread(
-                target=self._loop, name=f"gpubench-telemetry-{self.device}", daemon=True
+                target=self._loop, args=(started,), name=f"gpubench-telemetry-{self.device}", daemon=True
             )
             self._thread.start()
         return self
@@ -163,7 +183,7 @@ class Sampler:
             self._tick()
         with contextlib.suppress(Exception):
             self.source.close()
-        self._run.t_stop = time.perf_counter()
+        self._run.t_stop = self.clock.perf()
 
     def __enter__(self) -> Sampler:
         return self.start()
@@ -171,10 +191,26 @@ class Sampler:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _loop(self) -> None:
+    def step(self) -> bool:
+        """Take one sample now, as the background thread does every interval (the caller paces it).
+
+        Only for a sampler made with ``background=False``, after :meth:`start`. Returns False when no
+        sample was taken: the source is not available, was lost, or the sampler was stopped.
+        """
+        if self.background:
+            msg = "step() drives a Sampler made with background=False; this one samples on its own thread"
+            raise RuntimeError(msg)
+        if not self._opened and self.reason is None:
+            msg = "step() before start(): call start() first (it opens the source and takes the first sample)"
+            raise RuntimeError(msg)
+        if not self._opened or self._run.t_stop is not None or self._run.failure is not None:
+            return False
+        return self._tick()
+
+    def _loop(self, started: float) -> None:
+        # paced on real time (the thread sleeps in real time); samples are stamped on self.clock
         cpu0 = time.thread_time()
-        assert self._run.t_start is not None
-        due = self._run.t_start + self.interval_s
+        due = started + self.interval_s
         while not self._stop.wait(max(0.0, due - time.perf_counter())):
             if not self._tick():
                 break
@@ -185,7 +221,7 @@ class Sampler:
         self._run.cpu_s += time.thread_time() - cpu0
 
     def _tick(self) -> bool:
-        t = time.perf_counter()
+        t = self.clock.perf()
         try:
             values = self.source.read()
         except Exception as exc:
@@ -199,8 +235,8 @@ class Sampler:
 
     @property
     def available(self) -> bool:
-        """True when at least one sample was taken."""
-        return bool(self._run.rows)
+        """True when at least one sample holds at least one reading (N/A in every cell is no telemetry)."""
+        return any(v is not None for row in self._run.rows for v in row.values.values())
 
     @property
     def samples(self) -> tuple[Sample, ...]:
@@ -218,15 +254,16 @@ class Sampler:
     def summary(self) -> dict[str, Any]:
         """Means, maxima, energy and clock-event reasons of this run as JSON-ready values (see module doc)."""
         rows = self._run.rows
-        status = "unavailable" if not rows else ("partial" if self._run.failure else "ok")
+        available = self.available
+        status = "unavailable" if not available else ("partial" if self._run.failure else "ok")
         out: dict[str, Any] = {
-            "available": bool(rows),
+            "available": available,
             "status": status,
-            "unavailable_reason": self.reason or self._run.failure,
+            "unavailable_reason": self.reason or self._run.failure or self._nothing_read_reason(),
             "source": self.source.kind,
             "device": self.device,
             "uuid": self.uuid,
-            "clock": CLOCK,
+            "clock": self.clock.name,
             "interval_ms": round(self.interval_s * 1000.0, 3),
             "samples": len(rows),
         }
@@ -265,6 +302,13 @@ class Sampler:
         out["sampler_cpu_s"] = self._run.cpu_s
         out["sampler_cpu_pct"] = 100.0 * self._run.cpu_s / duration if duration > 0 else None
         return out
+
+    def _nothing_read_reason(self) -> str | None:
+        """One line when samples were taken but every reading in them was N/A, else None."""
+        if not self._run.rows or self.available:
+            return None
+        why = "; ".join(dict.fromkeys(self.source.unavailable.values())) or "every reading failed"
+        return f"telemetry not available: no reading succeeded in {len(self._run.rows)} samples ({why})"
 
     def trace_text(self) -> str:
         """The trace as CSV text: one row per sample, empty cells for readings not available."""

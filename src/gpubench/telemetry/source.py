@@ -2,13 +2,15 @@
 
 A source class is registered in :mod:`gpubench.telemetry.registry` (:class:`RegisteredSource`: it says
 which devices it reads); an opened source is a :class:`TelemetrySource` the sampler reads every interval.
-Imports only the standard library and :mod:`gpubench.nvml` (for its not-available marker).
+Also the :class:`Clock` they share. Imports only the standard library and :mod:`gpubench.nvml` (for its
+not-available marker).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -29,6 +31,25 @@ class Metric:
 
 
 Reading = dict[str, float | None]
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The two clocks telemetry reads, in seconds.
+
+    ``perf`` times samples and spaces GPM samples (``time.perf_counter``, the clock pytest-benchmark times
+    rounds with); ``wall`` is the host's real-time clock (``time.time``), which NVML stamps its buffered
+    samples with (in microseconds). ``name`` goes into each summary's ``clock``. Tests pass a simulated
+    machine's clock here, so that samples, NVML's timestamps and GPM spacing all follow it.
+    """
+
+    perf: Callable[[], float] = time.perf_counter
+    wall: Callable[[], float] = time.time
+    name: str = "time.perf_counter"
+
+
+SYSTEM_CLOCK = Clock()
+"""``time.perf_counter`` and ``time.time``: what every sampler and source uses unless told otherwise."""
 
 
 class SourceLost(RuntimeError):

@@ -116,5 +116,11 @@ def print_report(report: VerifyReport, console: Any, paths: Sequence[Path] = (),
         console.print(table)
     style = "bold red" if report.exit_code else "bold green"
     console.print(Text(report.summary(), style=style))
+    for device in report.devices:  # only a simulated CUDA device (tests) runs its work elsewhere
+        if device.get("execution_device"):
+            console.print(
+                f"NOTE: {printable(device.get('device'))} is a simulated GPU: its kernels ran on "
+                f"{printable(device['execution_device'])}, its NVML readings come from a profile"
+            )
     for path in paths:
         console.print(f"wrote {printable(path)}")

@@ -1,8 +1,11 @@
 """What the checks' probes share: NVML values as readings, the device handle, and running work on a device.
 
 Passive readings come from NVML through :mod:`gpubench.nvml`, where a reading the GPU cannot give is N/A;
-here it becomes ``None``, the readings' "not available". Active tests run for real on ``cpu`` as well as on
-``cuda:N``, so their logic is tested on machines without a GPU. GPU work is timed with CUDA events recorded
+here it becomes ``None``, the readings' "not available". Board-level readings (ECC, clocks, PCIe, modes) are
+taken on :func:`gpu_handle`, the whole GPU even for a MIG instance. Active tests run for real on ``cpu`` as
+well as on ``cuda:N``, so their logic is tested on machines without a GPU; they place their tensors on
+:func:`torch_device`, which is ``cuda:N`` itself except under a simulated CUDA runtime in tests
+(:func:`gpubench.devices.execution_device`). GPU work is timed with CUDA events recorded
 on the measured device's stream, or by synchronizing that device (``torch.cuda.synchronize(device)``), never
 the whole machine. ``torch`` is imported on first use, so that importing a check stays cheap.
 """
@@ -13,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from gpubench import nvml
+from gpubench import devices, nvml
 
 if TYPE_CHECKING:
     import torch
@@ -47,6 +50,38 @@ def as_text(value: Any) -> str | None:
 def device_handle(uuid: str | None) -> Any:
     """The NVML handle of the GPU with this UUID (never looked up by index), or NA."""
     return nvml.handle_by_uuid(uuid) if uuid else nvml.NA
+
+
+def gpu_handle(uuid: str | None) -> Any:
+    """The NVML handle of the physical GPU behind this UUID (a MIG instance's parent GPU), or NA."""
+    return nvml.whole_gpu(device_handle(uuid))
+
+
+def handle_or_error(uuid: str | None) -> tuple[Any, str | None]:
+    """The NVML handle for this UUID, or NA and why not (NVML missing, ``NVMLError_GpuIsLost: ...``)."""
+    error = nvml.init()
+    if error is not None:
+        return nvml.NA, error
+    if not uuid:
+        return nvml.NA, "PyTorch gives no UUID for this device"
+    return nvml.call_or_error("nvmlDeviceGetHandleByUUID", nvml.normalise_uuid(uuid))
+
+
+def gpu_lost(error: str | None) -> bool:
+    """Whether an NVML error says the GPU fell off the bus (``NVML_ERROR_GPU_IS_LOST``, XID 79 territory)."""
+    return error is not None and ("GpuIsLost" in error or "GPU is lost" in error)
+
+
+LOST_REMEDY = (
+    "the GPU stopped answering (look for XID 79 in dmesg): drain it, reset it (nvidia-smi -r) or reboot; if it "
+    "repeats, check power and seating and RMA it."
+)
+
+
+def torch_device(device: str) -> torch.device:
+    """The torch device an active test of ``device`` (``cpu``, ``cuda:N``) puts its tensors on."""
+    dev: torch.device = torch_module().device(devices.execution_device(device))
+    return dev
 
 
 def torch_module() -> Any:

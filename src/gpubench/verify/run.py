@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gpubench.config import Config
-from gpubench.devices import CudaProbe, DeviceSpec, parse_device, probe_cuda, why_unusable
+from gpubench.devices import CudaProbe, DeviceSpec, execution_device, parse_device, probe_cuda, why_unusable
 from gpubench.verify.checks import CHECK_NAMES, CHECKS, REGISTRY, check_spec
 from gpubench.verify.context import (
     DecidedAcrossDevices,
@@ -198,6 +198,17 @@ def _device_specs(config: Config) -> list[DeviceSpec]:
     return specs
 
 
+def _with_execution_device(identity: dict[str, Any], spec: DeviceSpec) -> dict[str, Any]:
+    """The identity, plus ``execution_device`` when the device's work runs elsewhere: only under a simulated
+    CUDA runtime in tests (see :func:`gpubench.devices.execution_device`); the report's device entry and the
+    printed summary then say so."""
+    try:
+        runs_on = execution_device(spec.name)
+    except Exception:  # an index the simulated runtime does not show: the checks SKIP it as unusable
+        return identity
+    return identity if runs_on == spec.name else {**identity, "execution_device": runs_on}
+
+
 def run_checks(
     config: Config,
     *,
@@ -232,7 +243,7 @@ def run_checks(
     measured: dict[str, dict[str, _Measured]] = {}  # check -> device -> what its pass measured
 
     for spec in _device_specs(config):
-        identity = results_mod.device_identity(spec.name, probe)
+        identity = _with_execution_device(results_mod.device_identity(spec.name, probe), spec)
         identities.append(identity)
         timer = timers[spec.name] = _Timer(out, identity.get("uuid"), progress)
         plan = (plans or {}).get(spec.kind) or plan_for(config, level, spec.kind)

@@ -8,7 +8,7 @@ from typing import Any
 
 from gpubench.devices import CudaProbe, DeviceSpec, dtype_support, torch_dtype_name
 from gpubench.verify.context import DecidedNow, DeviceContext
-from gpubench.verify.probing import error_text, fp32_precision, torch_module
+from gpubench.verify.probing import error_text, fp32_precision, torch_device, torch_module
 from gpubench.verify.verdicts import CheckResult, CheckSpec, Findings, Verdict, readings_dict
 
 #: Normwise relative error ||C - C64|| / ||C64|| allowed per dtype for n x n random-normal matmuls, against a
@@ -65,7 +65,7 @@ def run_compute(
     skip it.
     """
     torch = torch_module()
-    dev = torch.device(device)
+    dev = torch_device(device)
     gen = torch.Generator(device="cpu")
     gen.manual_seed(seed)
     try:

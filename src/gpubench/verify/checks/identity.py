@@ -1,5 +1,9 @@
 """Check ``identity``: ``cuda:N`` mapped to the physical GPU, PyTorch's view against NVML's (UUID, PCI,
-name, memory, numbering)."""
+name, memory, numbering).
+
+A MIG instance (``CUDA_VISIBLE_DEVICES=MIG-...``) is mapped to its parent GPU: NVML's index and PCI address
+are the parent's, name and memory the instance's, and the row names the GPU and compute instance ids.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpubench import nvml
-from gpubench.devices import CudaProbe, DeviceSpec
+from gpubench.devices import CudaProbe, DeviceSpec, cuda_runtime
 from gpubench.verify.context import DecidedNow, DeviceContext
-from gpubench.verify.probing import as_int, as_text, na_to_none
+from gpubench.verify.probing import LOST_REMEDY, as_int, as_text, gpu_lost, na_to_none
 from gpubench.verify.verdicts import CheckResult, CheckSpec, Findings, Verdict, gib, readings_dict, skipped
 
 
@@ -37,6 +41,12 @@ class GpuIdentity:
     cuda_visible_devices: str | None = None
     visible_models: tuple[str, ...] = ()  # names of all GPUs PyTorch sees
     nvml_error: str | None = None
+    mig_gpu_instance: int | None = None  # a MIG instance: nvidia-smi's GI ID (None for a whole GPU)
+    mig_compute_instance: int | None = None  # ... and its CI ID
+
+    @property
+    def is_mig(self) -> bool:
+        return self.mig_gpu_instance is not None
 
 
 def pci_text(pci: tuple[int, int, int] | None) -> str:
@@ -48,9 +58,7 @@ def pci_text(pci: tuple[int, int, int] | None) -> str:
 
 def _torch_pci(index: int) -> tuple[int, int, int] | None:
     try:
-        import torch
-
-        props = torch.cuda.get_device_properties(index)
+        props = cuda_runtime().get_device_properties(index)
         fields = ("pci_domain_id", "pci_bus_id", "pci_device_id")
         domain, bus, dev = (int(getattr(props, name)) for name in fields)
         return (domain, bus, dev)
@@ -87,9 +95,11 @@ def read_identity(
     handle, lookup_error = nvml.call_or_error("nvmlDeviceGetHandleByUUID", nvml.normalise_uuid(info.uuid))
     if not nvml.available(handle):
         return GpuIdentity(nvml_found=False, nvml_error=lookup_error, **common)
+    whole = nvml.whole_gpu(handle)  # the parent GPU when the UUID is a MIG instance's
+    mig = whole is not handle
     mem = na_to_none(nvml.call("nvmlDeviceGetMemoryInfo", handle))
-    pci_info = na_to_none(nvml.call("nvmlDeviceGetPciInfo_v3", handle)) or na_to_none(
-        nvml.call("nvmlDeviceGetPciInfo", handle)
+    pci_info = na_to_none(nvml.call("nvmlDeviceGetPciInfo_v3", whole)) or na_to_none(
+        nvml.call("nvmlDeviceGetPciInfo", whole)
     )
     nvml_pci = None
     bus_id = None
@@ -101,11 +111,13 @@ def read_identity(
         bus_id = as_text(getattr(pci_info, "busId", None))
     return GpuIdentity(
         nvml_found=True,
-        nvml_index=as_int(nvml.call("nvmlDeviceGetIndex", handle)),
+        nvml_index=as_int(nvml.call("nvmlDeviceGetIndex", whole)),
         nvml_name=as_text(nvml.call("nvmlDeviceGetName", handle)),
         nvml_total_memory=as_int(getattr(mem, "total", None)) if mem is not None else None,
         nvml_pci=nvml_pci,
         nvml_bus_id=bus_id,
+        mig_gpu_instance=as_int(nvml.call("nvmlDeviceGetGpuInstanceId", handle)) if mig else None,
+        mig_compute_instance=as_int(nvml.call("nvmlDeviceGetComputeInstanceId", handle)) if mig else None,
         **common,
     )
 
@@ -121,6 +133,9 @@ def decide_identity(r: GpuIdentity, memory_tolerance: float = 0.03) -> CheckResu
     explains it.
     """
     where = f"{r.device} = nvidia-smi GPU {r.nvml_index if r.nvml_index is not None else '?'}"
+    if r.is_mig:
+        ci = r.mig_compute_instance if r.mig_compute_instance is not None else "?"
+        where += f" MIG instance (GI {r.mig_gpu_instance}, CI {ci})"
     value = f"{where}, {r.torch_name}, {r.uuid or 'no UUID'}, PCI {r.nvml_bus_id or pci_text(r.torch_pci)}"
     kw: dict[str, Any] = {
         "value": value,
@@ -147,7 +162,17 @@ def _unmapped(r: GpuIdentity, kw: dict[str, Any]) -> CheckResult | None:
         )
     if r.nvml_found:
         return None
-    if r.nvml_error and "NVML not available" in r.nvml_error:
+    if gpu_lost(r.nvml_error):
+        return CheckResult(
+            "identity",
+            r.device,
+            Verdict.FAIL,
+            message=f"NVML lost {r.device}'s GPU ({r.uuid}): {r.nvml_error}",
+            remedy=LOST_REMEDY,
+            **kw,
+        )
+    # only "not found" means the two disagree; NVML missing, NotSupported or NoPermission mean it cannot tell
+    if r.nvml_error and "NotFound" not in r.nvml_error:
         return CheckResult(
             "identity",
             r.device,
@@ -196,6 +221,9 @@ def _numbering(f: Findings, r: GpuIdentity) -> None:
     """PyTorch's cuda:N against nvidia-smi's index: a note when CUDA_VISIBLE_DEVICES explains it, else a
     WARN."""
     if r.nvml_index is None or r.nvml_index == r.torch_index:
+        return
+    if r.is_mig:  # CUDA numbers the MIG instances it shows, not the GPUs
+        f.note("a MIG instance: cuda:N numbers the visible instances, not nvidia-smi's GPUs")
         return
     if r.cuda_visible_devices is not None:
         f.note(f"numbering differs from nvidia-smi's because CUDA_VISIBLE_DEVICES={r.cuda_visible_devices!r}")

@@ -9,10 +9,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gpubench import nvml
+from gpubench import devices, nvml
 from gpubench.verify.context import DecidedAcrossDevices, Decision, DeviceContext
 from gpubench.verify.pcie import PcieLink, pcie_gbps, read_pcie_link
-from gpubench.verify.probing import device_handle, error_text, time_calls, torch_module
+from gpubench.verify.probing import error_text, gpu_handle, sync, time_calls, torch_device, torch_module
 from gpubench.verify.verdicts import CheckResult, CheckSpec, Findings, Verdict, readings_dict
 
 
@@ -46,15 +46,16 @@ class InterconnectReading:
 def measure_interconnect(device: str, uuid: str | None, nbytes: int, repeats: int) -> InterconnectReading:
     """Pinned host->device and device->host copy GB/s (best of ``repeats``), and the PCIe link right after."""
     torch = torch_module()
-    dev = torch.device(device)
+    dev = torch_device(device)
     try:
-        host = torch.empty(nbytes, dtype=torch.uint8, pin_memory=True)
+        # pinned host memory needs CUDA; a simulated GPU's copies (tests) run on cpu, from plain memory
+        host = torch.empty(nbytes, dtype=torch.uint8, pin_memory=dev.type == "cuda")
         gpu = torch.empty(nbytes, dtype=torch.uint8, device=dev)
         h2d = time_calls(dev, lambda: gpu.copy_(host, non_blocking=True), repeats)
         d2h = time_calls(dev, lambda: host.copy_(gpu, non_blocking=True), repeats)
     except (RuntimeError, MemoryError) as exc:
         return InterconnectReading(device, nbytes, None, None, error=error_text(exc))
-    link = read_pcie_link(device_handle(uuid)) if nvml.init() is None else PcieLink()
+    link = read_pcie_link(gpu_handle(uuid)) if nvml.init() is None else PcieLink()
     return InterconnectReading(
         device=device,
         copy_bytes=nbytes,
@@ -67,20 +68,23 @@ def measure_interconnect(device: str, uuid: str | None, nbytes: int, repeats: in
 def measure_peer(src: str, dst: str, nbytes: int, repeats: int) -> PeerReading:
     """Peer access between two GPUs and the copy bandwidth src->dst (GB/s), timed by synchronizing both."""
     torch = torch_module()
-    a_dev, b_dev = torch.device(src), torch.device(dst)
+    a_dev, b_dev = torch_device(src), torch_device(dst)
     try:
-        access = bool(torch.cuda.can_device_access_peer(a_dev.index or 0, b_dev.index or 0))
+        runtime = devices.cuda_runtime()
+        access = runtime.can_device_access_peer(
+            devices.parse_device(src).index or 0, devices.parse_device(dst).index or 0
+        )
         a = torch.empty(nbytes, dtype=torch.uint8, device=a_dev)
         b = torch.empty(nbytes, dtype=torch.uint8, device=b_dev)
         b.copy_(a)
         times = []
         for _ in range(repeats):
-            torch.cuda.synchronize(a_dev)
-            torch.cuda.synchronize(b_dev)
+            sync(a_dev)
+            sync(b_dev)
             t0 = time.perf_counter()
             b.copy_(a)
-            torch.cuda.synchronize(a_dev)
-            torch.cuda.synchronize(b_dev)
+            sync(a_dev)
+            sync(b_dev)
             times.append(time.perf_counter() - t0)
     except (RuntimeError, MemoryError) as exc:
         return PeerReading(src, dst, None, None, error=error_text(exc))

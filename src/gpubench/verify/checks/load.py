@@ -19,10 +19,19 @@ from gpubench import nvml
 from gpubench.devices import CudaProbe, DeviceSpec, dtype_support, torch_dtype_name
 from gpubench.verify.context import DecidedNow, DeviceContext
 from gpubench.verify.pcie import PcieLink, read_pcie_link
-from gpubench.verify.probing import as_int, device_handle, error_text, sync, torch_module
+from gpubench.verify.probing import (
+    LOST_REMEDY,
+    as_int,
+    error_text,
+    gpu_lost,
+    handle_or_error,
+    sync,
+    torch_device,
+    torch_module,
+)
 from gpubench.verify.verdicts import CheckResult, CheckSpec, Findings, Verdict, readings_dict
 
-# NVML constants (nvml.h); spelled out so the fake pynvml used in tests need not define them.
+# NVML constants (nvml.h); spelled out so that importing a check does not import pynvml.
 NVML_TEMPERATURE_GPU = 0
 NVML_TEMPERATURE_THRESHOLD_SHUTDOWN = 0
 NVML_TEMPERATURE_THRESHOLD_SLOWDOWN = 1
@@ -100,17 +109,18 @@ class LoadReading:
     nonfinite: bool = False
     error: str | None = None
     nvml_error: str | None = None
+    lost: str | None = None  # NVML's error when the GPU stopped answering during the burn
 
 
 # --- the burn and its poller ----------------------------------------------------------------------
 
 
 def clock_event_reasons(handle: Any) -> int | None:
-    """The active clock event reasons bitmask (the older NVML name is "throttle reasons")."""
-    value = nvml.call("nvmlDeviceGetCurrentClocksEventReasons", handle)
-    if not nvml.available(value):
-        value = nvml.call("nvmlDeviceGetCurrentClocksThrottleReasons", handle)
-    return as_int(value)
+    """The active clock event reasons bitmask (:func:`gpubench.nvml.clock_event_reasons`), None when N/A."""
+    try:
+        return nvml.clock_event_reasons(handle)
+    except Exception:  # NotSupported, NVML gone: the reading is N/A
+        return None
 
 
 class _LoadPoller:
@@ -125,12 +135,16 @@ class _LoadPoller:
         self.peak_temp: int | None = None
         self.best_gen: int | None = None
         self.best_width: int | None = None
+        self.lost: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gpubench-under-load", daemon=True)
 
     def sample(self) -> None:
         reasons = clock_event_reasons(self.handle)
-        temp = as_int(nvml.call("nvmlDeviceGetTemperature", self.handle, NVML_TEMPERATURE_GPU))
+        raw_temp, error = nvml.call_or_error("nvmlDeviceGetTemperature", self.handle, NVML_TEMPERATURE_GPU)
+        temp = as_int(raw_temp)
+        if gpu_lost(error) and self.lost is None:
+            self.lost = error
         gen = as_int(nvml.call("nvmlDeviceGetCurrPcieLinkGeneration", self.handle))
         width = as_int(nvml.call("nvmlDeviceGetCurrPcieLinkWidth", self.handle))
         self.samples += 1
@@ -192,11 +206,11 @@ def run_burn(
 ) -> LoadReading:
     """A sustained n x n matmul loop for ``seconds`` while NVML is polled; returns what the poller saw."""
     torch = torch_module()
-    dev = torch.device(device)
-    nvml_error = nvml.init()
-    handle = device_handle(uuid) if nvml_error is None else nvml.NA
-    if nvml_error is None and not nvml.available(handle):
-        nvml_error = f"NVML has no device with UUID {uuid}"
+    dev = torch_device(device)
+    handle, nvml_error = handle_or_error(uuid)
+    if nvml_error is not None and nvml.init() is None:
+        nvml_error = f"NVML has no device with UUID {uuid} ({nvml_error})"
+    handle = nvml.whole_gpu(handle)  # clocks, temperature and link are the GPU's, also for a MIG instance
     thresholds = {
         key: as_int(nvml.call("nvmlDeviceGetTemperatureThreshold", handle, kind))
         if nvml_error is None
@@ -257,6 +271,7 @@ def run_burn(
         nonfinite=nonfinite,
         error=error,
         nvml_error=nvml_error,
+        lost=poller.lost or (nvml_error if gpu_lost(nvml_error) else None),
     )
 
 
@@ -289,6 +304,8 @@ def decide_under_load(
             "under_load", r.device, Verdict.SKIP, message=f"burn could not run: {r.error}", **kw
         )
     f = Findings()
+    if r.lost:
+        f.add(Verdict.FAIL, f"NVML lost the GPU during the burn: {r.lost}", LOST_REMEDY)
     if r.nonfinite:
         f.add(
             Verdict.FAIL, "the burn produced NaN/Inf from finite inputs", "the GPU computes wrongly: RMA it."
@@ -304,7 +321,7 @@ def decide_under_load(
         f"{r.peak_temp_c if r.peak_temp_c is not None else 'N/A'} degC, PCIe gen {link.gen or 'N/A'} "
         f"x{link.width or 'N/A'}{perf}"
     )
-    if r.samples == 0 and r.nvml_error:
+    if r.samples == 0 and r.nvml_error and not r.lost:
         return CheckResult(
             "under_load",
             r.device,

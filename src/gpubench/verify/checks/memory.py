@@ -13,10 +13,10 @@ from typing import Any
 
 from gpubench import nvml
 from gpubench.verify.context import DecidedAfterDevice, Decision, DeviceContext
-from gpubench.verify.probing import as_bool, as_int, device_handle, na_to_none
+from gpubench.verify.probing import LOST_REMEDY, as_bool, as_int, gpu_lost, handle_or_error, na_to_none
 from gpubench.verify.verdicts import CheckResult, CheckSpec, Findings, Verdict, readings_dict
 
-# NVML constants (nvml.h); spelled out so the fake pynvml used in tests need not define them.
+# NVML constants (nvml.h); spelled out so that importing a check does not import pynvml.
 NVML_MEMORY_ERROR_TYPE_UNCORRECTED = 1
 NVML_VOLATILE_ECC = 0
 NVML_FI_DEV_GET_GPU_RECOVERY_ACTION = 230
@@ -51,9 +51,10 @@ class MemoryHealth:
     remap_pending: bool | None = None
     remap_failure: bool | None = None
     recovery_action: int | None = None  # NVML_FI_DEV_GET_GPU_RECOVERY_ACTION
+    nvml_error: str | None = None  # why NVML could not be asked about this GPU at all
 
     def all_na(self) -> bool:
-        return all(getattr(self, f.name) is None for f in fields(self))
+        return all(getattr(self, f.name) is None for f in fields(self) if f.name != "nvml_error")
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -76,9 +77,10 @@ def read_memory_health(uuid: str | None) -> MemoryHealth:
     """ECC mode and errors, page retirement and row remapping, and the recovery action. N/A fields are
     None.
     """
-    handle = device_handle(uuid)
+    handle, error = handle_or_error(uuid)
     if not nvml.available(handle):
-        return MemoryHealth()
+        return MemoryHealth(nvml_error=error)
+    handle = nvml.whole_gpu(handle)  # memory errors are the GPU's, also for a MIG instance
     ecc = na_to_none(nvml.call("nvmlDeviceGetEccMode", handle))
     remap = na_to_none(nvml.call("nvmlDeviceGetRemappedRows", handle))
     corr = unc = pending = failure = None
@@ -117,6 +119,23 @@ def decide_memory_health(
         "threshold": f"pending 0, failure no, uncorrectable remaps < {remap_uncorrectable_limit}, "
         "uncorrected ECC 0",
     }
+    if r.all_na() and gpu_lost(r.nvml_error):
+        return CheckResult(
+            "memory_health",
+            device,
+            Verdict.FAIL,
+            message=f"NVML lost the GPU: {r.nvml_error}",
+            remedy=LOST_REMEDY,
+            **kw,
+        )
+    if r.all_na() and r.nvml_error:
+        return CheckResult(
+            "memory_health",
+            device,
+            Verdict.SKIP,
+            message=f"NVML cannot read this GPU's memory error state: {r.nvml_error}",
+            **kw,
+        )
     if r.all_na():
         return CheckResult(
             "memory_health",
@@ -129,7 +148,7 @@ def decide_memory_health(
     f = Findings()
     _error_findings(f, r, remap_uncorrectable_limit, baseline)
     _ecc_mode_findings(f, r)
-    missing = [fl.name for fl in fields(r) if getattr(r, fl.name) is None]
+    missing = [fl.name for fl in fields(r) if getattr(r, fl.name) is None and fl.name != "nvml_error"]
     if missing:
         f.note("N/A: " + ", ".join(missing))
     value = (

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpubench.verify.context import DecidedNow, DeviceContext
 from gpubench.verify.plan import MEMTEST_PATTERNS
-from gpubench.verify.probing import error_text, sync, torch_module
+from gpubench.verify.probing import error_text, sync, torch_device, torch_module
 from gpubench.verify.verdicts import CheckResult, CheckSpec, Findings, Verdict, gib, readings_dict
 
 if TYPE_CHECKING:
@@ -195,7 +195,7 @@ def run_memtest(
     the buffer and prove mismatches are counted.
     """
     torch = torch_module()
-    dev = torch.device(device)
+    dev = torch_device(device)
     words = nbytes // 4
     unknown = [p for p in patterns if p not in MEMTEST_PATTERNS]
     if unknown:
@@ -276,7 +276,7 @@ def decide_memtest(r: MemtestReading) -> CheckResult:
 
 def verify(ctx: DeviceContext) -> CheckResult:
     plan, device = ctx.plan, ctx.device
-    nbytes = memtest_bytes(torch_module().device(device), plan.memtest_fraction, plan.memtest_cap_bytes)
+    nbytes = memtest_bytes(torch_device(device), plan.memtest_fraction, plan.memtest_cap_bytes)
     reading = run_memtest(
         device, nbytes, plan.memtest_seconds, plan.memtest_patterns, seed=ctx.config.dl.seed
     )

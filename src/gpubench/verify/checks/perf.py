@@ -16,7 +16,7 @@ from typing import Any
 
 from gpubench.devices import torch_dtype_name
 from gpubench.verify.context import DecidedAcrossDevices, Decision, DeviceContext
-from gpubench.verify.probing import error_text, fp32_precision, time_calls, torch_module
+from gpubench.verify.probing import error_text, fp32_precision, time_calls, torch_device, torch_module
 from gpubench.verify.verdicts import CheckResult, CheckSpec, Findings, Verdict, readings_dict
 
 
@@ -63,7 +63,7 @@ def measure_perf(
     does not.
     """
     torch = torch_module()
-    dev = torch.device(device)
+    dev = torch_device(device)
     tdtype = getattr(torch, torch_dtype_name(dtype))
     try:
         with fp32_precision("highest"):

@@ -25,12 +25,15 @@ class SoftwareStack:
     driver_version: str | None  # nvidia-smi --query-gpu=driver_version
     driver_cuda: str | None  # nvidia-smi's "CUDA Version" (nvmlSystemGetCudaDriverVersion)
     driver_error: str | None = None
+    cuda_devices: int = 0  # GPUs PyTorch sees: with any, a driver is loaded even when NVML cannot say which
 
 
 def read_software(probe: CudaProbe) -> SoftwareStack:
     """PyTorch, CUDA build, cuDNN (from the probe) and the driver's CUDA version (from NVML)."""
     error = nvml.init() if probe.torch_version is not None else None
     driver_cuda = nvml.cuda_driver_version() if error is None else nvml.NA
+    if error is None and not nvml.available(driver_cuda):  # say why: NotSupported, NoPermission, ...
+        error = nvml.call_or_error("nvmlSystemGetCudaDriverVersion")[1]
     return SoftwareStack(
         torch_version=probe.torch_version,
         torch_error=probe.torch_error,
@@ -40,6 +43,7 @@ def read_software(probe: CudaProbe) -> SoftwareStack:
         driver_version=probe.driver_version,
         driver_cuda=as_text(driver_cuda),
         driver_error=probe.nvml_error or error,
+        cuda_devices=probe.device_count,
     )
 
 
@@ -51,6 +55,32 @@ def _major_minor(text: str | None) -> tuple[int, int] | None:
     except ValueError:
         return None
     return (parts[0], parts[1] if len(parts) > 1 else 0)
+
+
+def _driver_findings(f: Findings, r: SoftwareStack) -> None:
+    """The driver's CUDA version against PyTorch's CUDA build: missing or an older major FAILs, an older
+    minor WARNs."""
+    build_v, driver_v = _major_minor(r.cuda_build), _major_minor(r.driver_cuda)
+    if r.driver_version is None or driver_v is None:
+        f.add(
+            Verdict.FAIL,
+            f"no NVIDIA driver found for CUDA {r.cuda_build} ({r.driver_error or 'NVML not readable'})",
+            "install the NVIDIA driver (`nvidia-smi` must work); in a container start it with --gpus all.",
+        )
+    elif build_v is not None and driver_v[0] < build_v[0]:
+        f.add(
+            Verdict.FAIL,
+            f"driver {r.driver_version} supports CUDA {r.driver_cuda}, older than PyTorch's CUDA {r.cuda_build}",
+            f"upgrade the NVIDIA driver to one supporting CUDA {r.cuda_build}, or install a PyTorch build for "
+            f"CUDA {r.driver_cuda}.",
+        )
+    elif build_v is not None and driver_v < build_v:
+        f.add(
+            Verdict.WARN,
+            f"driver CUDA {r.driver_cuda} < build CUDA {r.cuda_build}: runs through minor-version "
+            "compatibility; kernels needing PTX JIT may fail",
+            f"upgrade the driver to one supporting CUDA {r.cuda_build}.",
+        )
 
 
 def decide_software(r: SoftwareStack, device: str) -> CheckResult:
@@ -90,31 +120,21 @@ def decide_software(r: SoftwareStack, device: str) -> CheckResult:
             f"this PyTorch build ({r.torch_version}) has no CUDA support, so {device} cannot exist",
             "install a CUDA build of PyTorch matching your driver, or verify with --device cpu.",
         )
+    elif r.cuda_build is not None and not r.driver_cuda and r.cuda_devices:
+        return CheckResult(
+            "software",
+            device,
+            Verdict.SKIP,
+            value=value,
+            threshold=threshold,
+            message=f"the driver's CUDA version is N/A ({r.driver_error or 'NVML gives no driver version'}): "
+            f"PyTorch sees {r.cuda_devices} GPU(s), so a driver is loaded, but whether it supports CUDA "
+            f"{r.cuda_build} cannot be checked",
+            remedy="check `nvidia-smi` (its CUDA Version must be at least PyTorch's CUDA build).",
+            readings=readings_dict(r),
+        )
     elif r.cuda_build is not None:
-        build_v, driver_v = _major_minor(r.cuda_build), _major_minor(r.driver_cuda)
-        if r.driver_version is None or driver_v is None:
-            f.add(
-                Verdict.FAIL,
-                f"no NVIDIA driver found for CUDA {r.cuda_build} ({r.driver_error or 'NVML not readable'})",
-                "install the NVIDIA driver (`nvidia-smi` must work); in a container start it with "
-                "--gpus all.",
-            )
-        elif build_v is not None and driver_v[0] < build_v[0]:
-            f.add(
-                Verdict.FAIL,
-                f"driver {r.driver_version} supports CUDA {r.driver_cuda}, older than PyTorch's CUDA "
-                f"{r.cuda_build}",
-                f"upgrade the NVIDIA driver to one supporting CUDA {r.cuda_build}, or install a "
-                "PyTorch build for "
-                f"CUDA {r.driver_cuda}.",
-            )
-        elif build_v is not None and driver_v < build_v:
-            f.add(
-                Verdict.WARN,
-                f"driver CUDA {r.driver_cuda} < build CUDA {r.cuda_build}: runs through minor-version "
-                "compatibility; kernels needing PTX JIT may fail",
-                f"upgrade the driver to one supporting CUDA {r.cuda_build}.",
-            )
+        _driver_findings(f, r)
     return f.result(
         "software",
         device,
