@@ -128,3 +128,52 @@ def test_info_table_says_why_there_is_no_gpu(project: Path) -> None:
     r = gpubench("info", cwd=project)
     assert r.returncode == 0
     assert "No CUDA device:" in r.stdout and "Fix:" in r.stdout
+
+
+def test_config_check_top_level_dl_key_is_an_error_with_the_fix(project: Path) -> None:
+    (project / "flat.sdn").write_text('device: "cuda:1"\n', encoding="utf-8")
+    for verb in (["check", "flat.sdn"], ["show", "--config", "flat.sdn"]):
+        r = gpubench("config", *verb, cwd=project)
+        assert r.returncode == 2, r.stdout
+        assert r.stderr.startswith("error: flat.sdn:1:1: 'device' is a setting of dl:, not a section")
+        assert "put it under `dl:`" in r.stderr and "    device: cuda:1" in r.stderr
+
+
+def test_config_check_counts_used_settings_and_names_ignored_sections(project: Path) -> None:
+    (project / "mixed.sdn").write_text(
+        "dl:\n  device: cpu\n  seed: 3\nproject:\n  name: x\n  run-config: y\nlinters = [a, b]\n"
+        "training:\n  gradient_checkpointing: true\ninference:\n  autograd: false\n",
+        encoding="utf-8",
+    )
+    r = gpubench("config", "check", "mixed.sdn", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == (
+        "mixed.sdn: valid (2 settings in dl, training, inference; ignored: project, linters; "
+        "not used by gpubench: training.gradient_checkpointing, inference.autograd; 2 warning(s))"
+    )
+    assert "note: mixed.sdn:9:3: training.gradient_checkpointing is a Simple project setting" in r.stderr
+    assert "unknown key" not in r.stderr
+
+
+def test_config_check_simple_only_keys_are_still_validated(project: Path) -> None:
+    (project / "gc.sdn").write_text("training:\n  gradient_checkpointing: maybe\n", encoding="utf-8")
+    r = gpubench("config", "check", "gc.sdn", cwd=project)
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: gc.sdn:2:27: training.gradient_checkpointing = 'maybe' is not true or false")
+
+
+def test_config_check_echo_written_file_names_the_literal_backslash_n(project: Path) -> None:
+    (project / "echo.sdn").write_text('dl:\\n  device: "cuda:1"\n', encoding="utf-8")
+    r = gpubench("config", "check", "echo.sdn", cwd=project)
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: echo.sdn:1:4: literal \\n (a backslash and an n, not a line break)")
+    assert "echo" in r.stderr
+
+
+def test_config_check_reads_simple_style_lists_of_dicts(project: Path) -> None:
+    (project / "list.sdn").write_text(
+        "dl:\n  device: cpu\nsteps:\n  - name: a\n    run: b\n  - name: c\n", encoding="utf-8"
+    )
+    r = gpubench("config", "check", "list.sdn", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "list.sdn: valid (1 settings in dl; ignored: steps; 1 warning(s))"

@@ -23,6 +23,7 @@ from gpubench.config import (
     load_config,
     read_file,
 )
+from gpubench.config.load import used_settings
 from gpubench.config.options import add_common_options, config_from_args
 from gpubench.console import console, printable
 
@@ -111,7 +112,14 @@ def check(args: argparse.Namespace) -> int:
     config = load_config(path, env={}, user_files=False)
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    keys = sum(len(v) for v in document.value.values() if isinstance(v, dict))
-    sections = ", ".join(document.value) or "no sections"
-    print(f"{path}: valid ({keys} settings in {sections}; {len(config.warnings)} warning(s))")
+    for unused in config.unused:
+        print(f"note: {unused} is a Simple project setting, not used by gpubench", file=sys.stderr)
+    # Count only what gpubench uses; name what it ignores, so a valid file cannot hide a dropped intent.
+    keys, used, ignored = used_settings(document)
+    sections = ", ".join(used) or "no gpubench section"
+    extra = f"; ignored: {', '.join(ignored)}" if ignored else ""
+    if config.unused:
+        names = ", ".join(u.rsplit(": ", 1)[-1] for u in config.unused)
+        extra += f"; not used by gpubench: {names}"
+    print(f"{path}: valid ({keys} settings in {sections}{extra}; {len(config.warnings)} warning(s))")
     return EXIT_OK

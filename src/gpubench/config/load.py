@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import gpubench.config.sdn as sdn
-from gpubench.config.schema import SECTIONS, Config
+from gpubench.config.schema import SECTIONS, SIMPLE_ONLY_SETTINGS, Config, DLSection
+from gpubench.config.sdn.lexer import IDENT_FULL_RE
 from gpubench.config.validate import ConfigError, Origin, coerce
 
 CONFIG_FILENAME = "dl.config.sdn"
@@ -40,8 +41,16 @@ def _suggest(name: str, candidates: Sequence[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def _raw_from_document(doc: sdn.Document, warnings: list[str]) -> Raw:
-    """Flatten a parsed file into ``section.key`` entries, warning about unknown sections and keys."""
+_DL_KEYS = frozenset(f.name for f in dataclasses.fields(DLSection))
+
+
+def _raw_from_document(doc: sdn.Document, warnings: list[str], unused: list[str] | None = None) -> Raw:
+    """Flatten a parsed file into ``section.key`` entries, warning about unknown sections and keys.
+
+    A top-level key that is a setting of ``dl:`` (``device: cuda:1`` with no ``dl:`` above it) is an error:
+    ignoring it would run on another device than the user asked for. The Simple project's settings that
+    gpubench does not use (:data:`SIMPLE_ONLY_SETTINGS`) are checked and appended to ``unused``.
+    """
     raw: Raw = {}
     src = doc.source
 
@@ -51,6 +60,13 @@ def _raw_from_document(doc: sdn.Document, warnings: list[str]) -> Raw:
         return f"{src}:{where.line}:{where.column}" if where else src
 
     for section, body in doc.value.items():
+        if section in _DL_KEYS:
+            shown = f"{section}: {body}" if isinstance(body, (str, int, float)) else f"{section}: ..."
+            msg = (
+                f"{loc((section,), True)}: {section!r} is a setting of dl:, not a section, so it would be ignored. "
+                f"Fix: put it under `dl:` (a line 'dl:' and below it '    {shown}')"
+            )
+            raise ConfigError(msg)
         if section not in SECTIONS:
             warnings.append(f"{loc((section,), True)}: unknown section {section!r}{_suggest(section, list(SECTIONS))}"
                             " (ignored)")
@@ -68,6 +84,16 @@ def _raw_from_document(doc: sdn.Document, warnings: list[str]) -> Raw:
             raise ConfigError(msg)
         names = [f.name for f in dataclasses.fields(SECTIONS[section])]
         for key, value in body.items():
+            dotted = f"{section}.{key}"
+            if dotted in SIMPLE_ONLY_SETTINGS:
+                coerce(dotted, value, bool, {}, Origin(loc((section, key))))
+                if unused is not None:
+                    unused.append(f"{loc((section, key), True)}: {dotted}")
+                continue
+            if key not in names and not IDENT_FULL_RE.match(key):
+                # Every setting is an identifier: `1device` or `dev ice` is a typo, never a Simple-only key.
+                shown = f"{key}: {value}" if isinstance(value, (str, int, float)) else key
+                raise ConfigError(_not_a_setting(section, shown, loc((section, key), True)))
             if key not in names:
                 warnings.append(
                     f"{loc((section, key), True)}: unknown key {section}.{key}{_suggest(key, names)} (ignored)"
@@ -217,13 +243,14 @@ def load_config(
     env = dict(os.environ if env is None else env)
     cwd = cwd or Path.cwd()
     warnings: list[str] = []
+    unused: list[str] = []
     files: list[str] = []
     layers: list[Raw] = []
 
     if user_files:
         for path in user_config_paths(env):
             if path.is_file():
-                layers.append(_raw_from_document(read_file(path), warnings))
+                layers.append(_raw_from_document(read_file(path), warnings, unused))
                 files.append(str(path))
     explicit = config_file or env.get("GPUBENCH_CONFIG") or None
     project = Path(explicit) if explicit else cwd / CONFIG_FILENAME
@@ -232,7 +259,7 @@ def load_config(
     if explicit:
         check_file(project, "--config" if config_file else "environment GPUBENCH_CONFIG")
     if project.is_file():
-        layers.append(_raw_from_document(read_file(project), warnings))
+        layers.append(_raw_from_document(read_file(project), warnings, unused))
         files.append(str(project))
     layers.append(_raw_from_env(env, warnings))
     layers.append({k: (v, Origin(f"command line ({k})")) for k, v in (flags or {}).items() if v is not None})
@@ -240,7 +267,21 @@ def load_config(
     merged: Raw = {}
     for layer in layers:
         merged.update(layer)
-    return _build(merged, tuple(files), tuple(warnings))
+    return dataclasses.replace(_build(merged, tuple(files), tuple(warnings)), unused=tuple(unused))
+
+
+def used_settings(doc: sdn.Document) -> tuple[int, list[str], list[str]]:
+    """What of a file gpubench uses: the number of its settings, the sections holding them, and the
+    top-level keys it ignores (sections it does not know)."""
+    count = 0
+    sections: list[str] = []
+    for section, body in doc.value.items():
+        if section in SECTIONS:
+            sections.append(section)
+            if isinstance(body, dict):
+                names = {f.name for f in dataclasses.fields(SECTIONS[section])}
+                count += sum(1 for key in body if key in names)
+    return count, sections, [s for s in doc.value if s not in SECTIONS]
 
 
 def _build(merged: Raw, files: tuple[str, ...], warnings: tuple[str, ...]) -> Config:

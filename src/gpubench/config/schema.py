@@ -223,6 +223,13 @@ class ResultsSection:
     dir: str = _opt("results folder", "results")
 
 
+SIMPLE_ONLY_SETTINGS: dict[str, str] = {
+    "training.gradient_checkpointing": "recompute activations in backward to save memory (the Simple trainer's)",
+    "inference.autograd": "build autograd graphs in inference (gpubench's inference workloads never do)",
+}
+"""Settings the Simple project documents for ``dl.config.sdn`` (doc/guide/gpu_configuration.md) that have no
+effect in gpubench: accepted (true or false) and reported as not used, never as unknown keys."""
+
 SECTIONS: dict[str, type] = {
     "dl": DLSection,
     "training": TrainingSection,
@@ -252,6 +259,7 @@ class Config:
     sources: Mapping[str, str] = field(default_factory=dict)
     files: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    unused: tuple[str, ...] = ()  # "file:line:col: section.key" of SIMPLE_ONLY_SETTINGS found in the files
 
     def bench_devices(self) -> tuple[str, ...]:
         """Devices the benchmarks compare: ``bench.devices``, else ``dl.device``."""

@@ -3,14 +3,16 @@
 SDN comes from the Simple language project: YAML-like indentation, inline ``{}``/``[]`` values and
 tables. This package holds the format and nothing else: ``errors`` (:class:`SdnError`, :class:`Location`),
 ``values`` (:class:`Document`, :class:`Table`, bare scalars, typed-table cells), ``lexer`` (bytes to
-logical lines: decoding, comments, indentation), ``inline`` (the recursive-descent reader of one line:
+logical lines: decoding, comments, indentation), ``lookalikes`` (TOML, YAML, JSON and ``echo``-written
+text, each named in its error), ``inline`` (the recursive-descent reader of one line:
 inline dicts and arrays, quoted strings, table cells), ``parser`` (the block parser that walks lines by
 indentation; :func:`parse`, :func:`loads`, :func:`load`) and ``writer`` (:func:`dumps`). It imports the
 standard library only, never the rest of gpubench, so that the configuration layer can read a file
 before anything heavy (torch, NVML) is imported; within it imports run errors → values → lexer →
 inline → parser, and writer uses values and lexer.
 
-Decisions where the SDN summary is silent (also pinned down by ``tests/config/test_sdn.py``):
+Decisions where the SDN summary is silent (also pinned down by ``tests/config/test_sdn.py``; where the
+Simple project's spec, its parser and this reader differ is listed in ``docs/sdn.md``):
 
 * ``key:`` with nothing after it and no indented block below reads as ``None`` (as in YAML).
 * A dict entry needs blank or end of line after ``:`` (``key: value``); a line ``cuda:1`` in a block is
@@ -21,16 +23,20 @@ Decisions where the SDN summary is silent (also pinned down by ``tests/config/te
   mistake that would silently become a tab).
 * Integers may have leading zeros (``007`` is 7) and a leading ``+``; a float literal that overflows to
   infinity, or an integer of more than 4000 digits, is an error rather than a silent ``inf``.
-* Keys and table field names are ASCII identifiers.
-* Array blocks accept YAML-style ``- item`` lines (the Simple project's own docs show them).
-* Inline ``{...}``/``[...]`` values must close on the line where they open (no multi-line values).
+* Keys are what the Simple parser reads: a word character, ``.`` or ``/``, then also ``-`` (``run-config``,
+  ``lib.crypto``, ``.text``, ``0``), or a quoted key (``"my key": 1``). Table field names are identifiers.
+* Array blocks accept YAML-style ``- item`` lines; ``- key: value`` starts a dict whose other keys follow
+  on lines aligned with its first key.
+* Inline ``{...}``/``[...]`` values after ``key:``, ``key =`` or as array items may continue on lines
+  indented deeper than the key (or starting with the closing bracket); a line break separates items.
 * Named-table cells: an empty cell is ``None``, ``-`` is the string ``"-"``, a bare cell runs to the
   next comma and may hold blanks. Typed-table cells: an empty ``str`` cell is ``""``, an empty cell of
   any other type is an error; ``f32`` cells are range-checked but kept as Python floats (no rounding).
 * A top level that starts indented is accepted; its indentation becomes the top block's.
 * Tabs in the indentation of a statement are an error; comment lines are never checked.
 * Nesting (blocks plus inline values) is limited to :data:`MAX_DEPTH` levels.
-* The writer raises ``ValueError`` for nan/inf, non-identifier keys and values it cannot express, and
+* The writer quotes keys that are not bare keys; it raises ``ValueError`` for nan/inf, empty or non-string
+  keys and values it cannot express, and
   ``TypeError`` for objects that are not dict/list/tuple/Table/str/int/float/bool/None.
 """
 

@@ -8,13 +8,15 @@ reports errors at the exact column.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 from gpubench.config.sdn.errors import Location, SdnError
-from gpubench.config.sdn.lexer import IDENT_RE
+from gpubench.config.sdn.lexer import KEY_RE, Line
 from gpubench.config.sdn.values import MAX_DEPTH, Path, classify
 
 _BLANKS_RE = re.compile(r"[ \t]*")
+_GAP_RE = re.compile(r"[ \t\n]*")
 _QUOTED_CHUNK_RE = re.compile(r'[^"\\]*')
 _HEX4_RE = re.compile(r"[0-9A-Fa-f]{4}")
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "n": "\n", "t": "\t", "r": "\r"}
@@ -42,31 +44,78 @@ class Cell(NamedTuple):
 class Inline:
     """Recursive-descent reader for what lives on one line: inline dicts/arrays, quoted strings, cells."""
 
-    __slots__ = ("col0", "doc", "line", "open_paren", "pos", "text")
+    __slots__ = ("col0", "doc", "feed", "line", "open_paren", "pos", "segments", "text")
 
-    def __init__(self, doc: Marks, text: str, line: int, col0: int) -> None:
+    def __init__(
+        self, doc: Marks, text: str, line: int, col0: int, feed: Callable[[], Line | None] | None = None
+    ) -> None:
         self.doc = doc
         self.text = text
         self.line = line
         self.col0 = col0  # column of text[0]
         self.pos = 0
         self.open_paren = 0  # position of the '(' of the table row being read, for its error
+        # An inline dict or array may continue on the lines below (as in the Simple parser): ``feed`` hands
+        # over the next line, and ``segments`` maps each joined line's start in ``text`` to (line, column).
+        self.feed = feed
+        self.segments: list[tuple[int, int, int]] | None = None
+
+    def where(self, pos: int) -> tuple[int, int]:
+        """(line, column) of ``text[pos]``."""
+        if self.segments is None:
+            return self.line, self.col0 + pos
+        for start, line, col0 in reversed(self.segments):
+            if start <= pos:
+                return line, col0 + pos - start
+        return self.line, self.col0 + pos  # pragma: no cover - the first segment starts at 0
 
     def error(self, message: str, pos: int | None = None, hint: str | None = None) -> SdnError:
-        column = self.col0 + (self.pos if pos is None else pos)
-        return self.doc.error(message, self.line, column, hint)
+        line, column = self.where(self.pos if pos is None else pos)
+        return self.doc.error(message, line, column, hint)
 
     def here(self, pos: int | None = None) -> Location:
-        return Location(self.doc.source, self.line, self.col0 + (self.pos if pos is None else pos))
+        if self.segments is None:
+            return Location(self.doc.source, self.line, self.col0 + (self.pos if pos is None else pos))
+        return Location(self.doc.source, *self.where(self.pos if pos is None else pos))
 
     def ws(self) -> None:
         self.pos = _BLANKS_RE.match(self.text, self.pos).end()  # type: ignore[union-attr]  # matches ""
+
+    def gap(self) -> bool:
+        """Skip blanks inside a container, pulling in the next line at the end of this one.
+
+        True when a line break was crossed (a line break separates items, as a comma does).
+        """
+        self.ws()
+        if self.pos < len(self.text) or self.feed is None:
+            return False
+        crossed = False
+        while self.pos >= len(self.text):
+            line = self.feed()
+            if line is None:
+                return crossed
+            if self.segments is None:
+                self.segments = [(0, self.line, self.col0)]
+            self.text += "\n"
+            self.segments.append((len(self.text), line.number, line.indent + 1))
+            self.text += line.content
+            self.pos = _GAP_RE.match(self.text, self.pos).end()  # type: ignore[union-attr]  # matches ""
+            crossed = True
+        return crossed
 
     def at_end(self) -> bool:
         return self.pos >= len(self.text)
 
     def unterminated(self, opener: str, pos: int) -> SdnError:
         closer = {"{": "}", "[": "]", "(": ")"}[opener]
+        if self.feed is not None:
+            where = f"up to line {self.where(len(self.text))[0]}" if self.segments else "on this line"
+            return self.error(
+                f"unterminated {opener!r}: no matching {closer!r} {where}",
+                pos,
+                f"close it with {closer!r}; a value that spans lines continues on lines indented deeper"
+                f" than its key (the line with the {closer!r} may start at the key's column)",
+            )
         return self.error(
             f"unterminated {opener!r}: no matching {closer!r} on this line",
             pos,
@@ -92,7 +141,7 @@ class Inline:
             raise self.error(
                 f"expected a value before {char!r}", hint="write a value, or remove the extra comma"
             )
-        return self.bare_scalar(',[]{}"')
+        return self.bare_scalar(',[]{}"\n')
 
     def bare_scalar(self, stops: str) -> Any:
         start = self.pos
@@ -147,9 +196,9 @@ class Inline:
                 raise self.error(f"unknown escape \\{code} in quoted string", pos, _ESCAPE_HINT)
 
     def close_or_comma(self, opener: str, open_pos: int) -> bool:
-        """After an element: True if the container closed, False if a comma follows."""
+        """After an element: True if the container closed, False if a comma (or a line break) follows."""
         closer = "}" if opener == "{" else "]"
-        self.ws()
+        crossed = self.gap()
         if self.at_end():
             raise self.unterminated(opener, open_pos)
         char = self.text[self.pos]
@@ -158,6 +207,9 @@ class Inline:
             return False
         if char == closer:
             return True
+        if crossed:  # items on separate lines need no comma (the Simple parser splits on line breaks too)
+            self.pos -= 1
+            return False
         if char in "}])":
             raise self.error(
                 f"{char!r} does not close the {opener!r} at column {self.col0 + open_pos}",
@@ -176,14 +228,14 @@ class Inline:
         result: dict[str, Any] = {}
         doc = self.doc
         while True:
-            self.ws()
+            self.gap()
             if self.at_end():
                 raise self.unterminated("{", open_pos)
             char = self.text[self.pos]
             if char == "}":
                 self.pos += 1
                 return result
-            match = IDENT_RE.match(self.text, self.pos)
+            match = KEY_RE.match(self.text, self.pos)
             if match is None:
                 if char == ":":
                     raise self.error(
@@ -193,8 +245,10 @@ class Inline:
                     f"expected a key, found {char!r}",
                     hint="inline dict entries are `name: value`; keys are identifiers (letters, digits, _)",
                 )
-            key = match.group()
             key_pos = self.pos
+            key = match.group()
+            if key[0] == '"':
+                key = self.quoted()
             self.pos = match.end()
             self.ws()
             if self.at_end():
@@ -225,7 +279,7 @@ class Inline:
         self.pos += 1
         items: list[Any] = []
         while True:
-            self.ws()
+            self.gap()
             if self.at_end():
                 raise self.unterminated("[", open_pos)
             if self.text[self.pos] == "]":

@@ -16,8 +16,16 @@ from gpubench.config.sdn.errors import SdnError
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 IDENT_RE = re.compile(_IDENT)
 IDENT_FULL_RE = re.compile(_IDENT + r"\Z")
+# Keys as the Simple project writes them (`run-config`, `lib.crypto`, `.text`, `0`, `/api/login`): word
+# characters, `.` and `/`, then also `-`. Anything else is written as a quoted key, `"my key": 1`.
+_KEY = r"[\w./][\w./-]*"
+_QUOTED_KEY = r'"(?:[^"\\]|\\.)*"'
+KEY_RE = re.compile(_KEY + "|" + _QUOTED_KEY)
+KEY_FULL_RE = re.compile(_KEY + r"\Z")
 # A statement at dict level: `key: ...` (colon followed by blank or end), `key = ...`, `key |...`.
-ENTRY_RE = re.compile(r"(" + _IDENT + r")[ \t]*(?::(?=[ \t]|\Z)|(=)|(\|))")
+ENTRY_RE = re.compile(r"(" + _KEY + "|" + _QUOTED_KEY + r")[ \t]*(?::(?=[ \t]|\Z)|(=)|(\|))")
+# A dash list item, `- value` or a lone `-` (the Simple parser's block sequence).
+DASH_RE = re.compile(r"-(?:[ \t]|\Z)")
 # A statement whose key is missing: `: 1`, `= [1]`, `|a| 1`.
 EMPTY_KEY_RE = re.compile(r"(?::(?=[ \t]|\Z)|=|\|)")
 # A key glued to its value without the blank: `device:cpu`.
@@ -52,6 +60,14 @@ def logical_lines(text: str, source: str) -> list[Line]:
                 "indent with spaces only; SDN does not allow tabs in indentation",
             )
         if '"' in body:
+            if '"""' in body:
+                raise SdnError(
+                    'triple-quoted string (""") is not SDN',
+                    source,
+                    number,
+                    indent + body.index('"""') + 1,
+                    'write one quoted string on one line, with \\n for each line break: "first\\nsecond"',
+                )
             match = _CODE_RE.match(body)
             assert match is not None  # the pattern matches the empty string
             end = match.end()

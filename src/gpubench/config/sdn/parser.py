@@ -15,6 +15,7 @@ from typing import Any
 from gpubench.config.sdn.errors import Location, SdnError
 from gpubench.config.sdn.inline import Cell, Inline
 from gpubench.config.sdn.lexer import (
+    DASH_RE,
     EMPTY_KEY_RE,
     ENTRY_RE,
     GLUED_KEY_RE,
@@ -24,6 +25,7 @@ from gpubench.config.sdn.lexer import (
     decode,
     logical_lines,
 )
+from gpubench.config.sdn.lookalikes import bad_item, bad_value, foreign_statement
 from gpubench.config.sdn.values import (
     MAX_DEPTH,
     TYPE_NAMES,
@@ -35,7 +37,7 @@ from gpubench.config.sdn.values import (
     typed_cell,
 )
 
-# A statement whose key is not an identifier: `2nd: x`, `dl.device = [1]`.
+# A statement whose key holds characters a bare key cannot: `my@key: x`, `a,b = [1]`.
 _NAMED_KEY_RE = re.compile(r"([^\s:=|]+)[ \t]*[:=|]")
 
 
@@ -55,6 +57,28 @@ class Parser:
 
     def cursor(self, text: str, line: int, col0: int) -> Inline:
         return Inline(self, text, line, col0)
+
+    def continuation(self, base_indent: int) -> Callable[[], Line | None]:
+        """Hands the lines below to a multi-line inline value: those indented deeper than ``base_indent``,
+        or starting with the closing bracket."""
+
+        def feed() -> Line | None:
+            lines = self.lines
+            if self.pos >= len(lines):
+                return None
+            line = lines[self.pos]
+            if line.indent <= base_indent and line.content[0] not in "]}":
+                return None
+            self.pos += 1
+            return line
+
+        return feed
+
+    def key_text(self, raw: str, number: int, col: int) -> str:
+        """The key of an entry: as written, or the content of a quoted key."""
+        if raw[0] != '"':
+            return raw
+        return self.cursor(raw, number, col).quoted()
 
     # -- structure --
 
@@ -96,7 +120,8 @@ class Parser:
                 line.indent + 1,
                 "flatten the structure",
             )
-        if ENTRY_RE.match(self.lines[self.pos].content):
+        first = self.lines[self.pos].content
+        if not DASH_RE.match(first) and ENTRY_RE.match(first):
             return self.dict_block(indent, path, depth)
         return self.array_block(indent, path, depth)
 
@@ -118,19 +143,33 @@ class Parser:
         items: list[Any] = []
         self.open_indents.append(indent)
         lines = self.lines
+        dashes = DASH_RE.match(lines[self.pos].content) is not None
         while self.pos < len(lines):
             line = lines[self.pos]
             if line.indent < indent:
                 break
             if line.indent > indent:
                 raise self.bad_indent(line)
-            self.pos += 1
             content, col = line.content, line.indent + 1
-            if content.startswith("- "):
-                # YAML-style list item, as shown in the Simple project's docs.
-                rest = content[2:].lstrip(" \t")
+            item_path = (*path, len(items))
+            # A lone `-` is a null item in a block of `- ` items (as in the Simple parser), else the text "-".
+            if DASH_RE.match(content) and (dashes or len(content) > 1):
+                # YAML-style list item (the Simple parser's block sequence); `- key: value` starts a dict
+                # whose other keys follow on lines aligned with the first key.
+                rest = content[1:].lstrip(" \t")
                 col += len(content) - len(rest)
+                if not rest:
+                    self.pos += 1
+                    self.locations[item_path] = Location(self.source, line.number, col)
+                    items.append(None)
+                    continue
                 content = rest
+                if ENTRY_RE.match(content) and not DASH_RE.match(content):
+                    self.locations[item_path] = Location(self.source, line.number, col)
+                    lines[self.pos] = Line(line.number, col - 1, content)
+                    items.append(self.dict_block(col - 1, item_path, depth + 1))
+                    continue
+            self.pos += 1
             if EMPTY_KEY_RE.match(content):
                 raise self.error(
                     f"empty key before {content[0]!r}",
@@ -138,7 +177,7 @@ class Parser:
                     col,
                     "write a key name (an identifier) first",
                 )
-            if ENTRY_RE.match(content):
+            if ENTRY_RE.match(content) and not DASH_RE.match(content):
                 raise self.error(
                     "`key: value` entry inside an array block",
                     line.number,
@@ -146,20 +185,31 @@ class Parser:
                     "a block is an array when its first line is a value; make every line `key: value`,"
                     " or write this item as an inline dict {key: value}",
                 )
-            item_path = (*path, len(items))
+            problem = bad_item(content)
+            if problem is not None:
+                raise self.error(problem[0], line.number, col + problem[1], problem[2])
             self.locations[item_path] = Location(self.source, line.number, col)
-            items.append(self.line_value(content, line.number, col, item_path, depth + 1))
+            items.append(self.line_value(content, line.number, col, item_path, depth + 1, indent))
         self.open_indents.pop()
         return items
 
-    def line_value(self, text: str, number: int, col: int, path: Path, depth: int) -> Any:
-        """The value that fills the rest of a line: inline dict/array, quoted string, or bare text."""
+    def line_value(
+        self, text: str, number: int, col: int, path: Path, depth: int, base_indent: int | None = None
+    ) -> Any:
+        """The value that fills the rest of a line: inline dict/array, quoted string, or bare text.
+
+        With ``base_indent``, an inline dict or array may continue on the lines below.
+        """
         if text[0] in '{["':
-            cursor = self.cursor(text, number, col)
+            feed = None if base_indent is None or text[0] == '"' else self.continuation(base_indent)
+            cursor = Inline(self, text, number, col, feed)
             value = cursor.value(path, depth)
             closer = {"{": "closing '}'", "[": "closing ']'", '"': "closing quote"}[text[0]]
             cursor.expect_end(f"the {closer}")
             return value
+        problem = bad_value(text)
+        if problem is not None:
+            raise self.error(problem[0], number, col + problem[1], problem[2])
         try:
             return classify(text)
         except ValueError as exc:
@@ -171,6 +221,9 @@ class Parser:
 
     def bad_statement(self, line: Line) -> SdnError:
         content, col = line.content, line.indent + 1
+        foreign = foreign_statement(content, first=self.pos == 0)
+        if foreign is not None:
+            return self.error(foreign[0], line.number, col + foreign[1], foreign[2])
         if content[0] in ":=|":
             return self.error(
                 f"empty key before {content[0]!r}", line.number, col, "write a key name (an identifier) first"
@@ -189,7 +242,8 @@ class Parser:
                 f"invalid key {named.group(1)!r}",
                 line.number,
                 col,
-                "keys are identifiers: a letter or _ followed by letters, digits or _",
+                "a bare key holds letters, digits, _ . / and - (not first); quote any other key:"
+                ' "my key": value',
             )
         return self.error(
             "line is not a statement",
@@ -205,9 +259,9 @@ class Parser:
         if match is None:
             raise self.bad_statement(line)
         self.pos += 1
-        key = match.group(1)
-        key_path = (*path, key)
         number, indent, content = line
+        key = self.key_text(match.group(1), number, indent + 1)
+        key_path = (*path, key)
         if key in target:
             first = self.key_locations[key_path]
             raise self.error(
@@ -232,10 +286,13 @@ class Parser:
                     "the value after '=' must be an inline dict {...} or array [...]",
                     number,
                     col,
-                    f"for a single value write `{key}: {rest}`" if rest else "write {...} or [...] after '='",
+                    f"for a single value write `{key}: {rest}`"
+                    + (" (`key = \"text\"` is TOML; SDN writes `key: value`)" if rest[0] == '"' else "")
+                    if rest
+                    else "write {...} or [...] after '='",
                 )
             self.locations[key_path] = Location(self.source, number, col)
-            target[key] = self.line_value(rest, number, col, key_path, depth + 1)
+            target[key] = self.line_value(rest, number, col, key_path, depth + 1, indent)
             return
         if not rest:  # key:  (+ indented block, or nothing)
             self.locations[key_path] = key_location
@@ -249,7 +306,7 @@ class Parser:
         if TABLE_RE.match(rest):
             target[key] = self.typed_table(rest, line, col, key_path, depth)
             return
-        target[key] = self.line_value(rest, number, col, key_path, depth + 1)
+        target[key] = self.line_value(rest, number, col, key_path, depth + 1, indent)
 
     # -- tables --
 

@@ -1,6 +1,7 @@
 """The writer: ``dumps`` turns dicts, lists, tables and scalars into SDN text that reads back equal.
 
-Checks on the way out mirror the reader's: keys must be identifiers, typed-table cells must fit their
+Checks on the way out mirror the reader's: keys are written bare when the reader takes them back as is
+and quoted otherwise, table fields must be identifiers, typed-table cells must fit their
 column type, nesting stays within :data:`~.values.MAX_DEPTH`, and strings are quoted unless they read
 back unchanged as bare words.
 """
@@ -12,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from gpubench.config.sdn.lexer import IDENT_FULL_RE
+from gpubench.config.sdn.lexer import IDENT_FULL_RE, KEY_FULL_RE
 from gpubench.config.sdn.values import (
     FLOAT_TYPES,
     INT_RANGES,
@@ -55,7 +56,7 @@ def _format_scalar(value: Any) -> str:
         return repr(value)
     if isinstance(value, str):
         # Bare only when reading it back gives the same string and it cannot look like a `key:` line.
-        if _BARE_SAFE_RE.match(value) and not value.endswith(":"):
+        if _BARE_SAFE_RE.match(value) and not value.endswith(":") and value != "-":
             try:
                 if isinstance(classify(value), str):
                     return value
@@ -69,9 +70,19 @@ def _format_scalar(value: Any) -> str:
 
 
 def _check_key(key: object) -> str:
+    """A key as written: bare when the reader takes it back as is (``run-config``, ``lib.crypto``, ``0``),
+    else quoted (``"my key"``)."""
+    if not isinstance(key, str) or not key:
+        msg = f"cannot write key {key!r}: SDN keys are non-empty strings"
+        raise ValueError(msg)
+    return key if KEY_FULL_RE.match(key) else _quote(key)
+
+
+def _check_field(key: object) -> str:
     if not isinstance(key, str) or not IDENT_FULL_RE.match(key):
         msg = (
-            f"cannot write key {key!r}: SDN keys are identifiers (ASCII letter or _, then letters, digits, _)"
+            f"cannot write field {key!r}: SDN table fields are identifiers (ASCII letter or _, then letters,"
+            " digits, _)"
         )
         raise ValueError(msg)
     return key
@@ -118,7 +129,7 @@ def _write_table(key: str, table: Table, pad: str, out: list[str], depth: int) -
         msg = f"table {key!r} has both fields and types; SDN tables are either named or typed"
         raise ValueError(msg)
     if table.fields is not None:
-        fields = [_check_key(f) for f in table.fields]
+        fields = [_check_field(f) for f in table.fields]
         if not fields or len(set(fields)) != len(fields):
             msg = f"table {key!r} needs at least one field and no duplicate fields"
             raise ValueError(msg)
