@@ -2,7 +2,8 @@
 
 :func:`ratio_table` compares the devices of the latest run (``cuda:1 / cuda:0``), :func:`trend_table`
 each GPU (by UUID) against its previous run with regressions flagged, :func:`outlier_table` each GPU
-against its same-model siblings. Pure functions of pandas frames; nothing is drawn or written here.
+against its same-model siblings. Flags come from :func:`gpubench.report.compare.compare` (significant
+and beyond the threshold, never from noise). Pure functions of pandas frames; nothing is drawn or written.
 """
 
 from __future__ import annotations
@@ -10,15 +11,19 @@ from __future__ import annotations
 import math
 import re
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from gpubench.report.compare import Comparison, NoiseRule, Rounds, compare
 from gpubench.report.text import format_seconds
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from gpubench.report.load import LoadedRuns
+    from gpubench.report.load import LoadedRuns, SampleKey
+
+# what trend_table and outlier_table add about each comparison
+COMPARISON_COLUMNS = ("ratio", "ratio_low", "ratio_high", "p_value", "verdict", "comparison", "method")
 
 
 def device_sort_key(device: str, configured: Sequence[str] = ()) -> tuple[int, int, int, str]:
@@ -109,10 +114,46 @@ def _run_vs_run(frame: pd.DataFrame, run_id: str, device: str) -> pd.DataFrame:
     return table
 
 
-def trend_table(frame: pd.DataFrame, regression_pct: float) -> pd.DataFrame:
-    """Each benchmark on each GPU (by UUID) across runs: latest median against the previous run's.
+def rounds_of(record: Mapping[str, Any], samples: Mapping[SampleKey, tuple[float, ...]] | None) -> Rounds:
+    """A row's rounds: the raw ones when its run saved them, else its stats block (median, IQR, rounds)."""
+    key = (str(record["run_id"]), str(record["group"]), str(record["case"]), str(record["gpu_uuid"]))
+    data = (samples or {}).get(key)
+    if data:
+        return Rounds.from_data(data)
+    iqr, count = record.get("iqr_s"), record.get("rounds")
+    return Rounds(
+        float(record["median_s"]),
+        float(iqr) if iqr is not None else math.nan,
+        int(count) if count is not None and count == count else 0,
+    )
 
-    ``change_pct`` > 0 means slower; ``regression`` is True when it is above ``regression_pct``.
+
+def comparison_cells(result: Comparison | None) -> dict[str, Any]:
+    """The :data:`COMPARISON_COLUMNS` of one comparison (NaN and None when nothing was compared)."""
+    if result is None:
+        return dict.fromkeys(COMPARISON_COLUMNS[:4], math.nan) | dict.fromkeys(COMPARISON_COLUMNS[4:])
+    return {
+        "ratio": result.ratio,
+        "ratio_low": result.low,
+        "ratio_high": result.high,
+        "p_value": result.p_value,
+        "verdict": result.verdict,
+        "comparison": result.describe(),
+        "method": result.method,
+    }
+
+
+def trend_table(
+    frame: pd.DataFrame,
+    regression_pct: float,
+    samples: Mapping[SampleKey, tuple[float, ...]] | None = None,
+    rule: NoiseRule | None = None,
+) -> pd.DataFrame:
+    """Each benchmark on each GPU (by UUID) across runs: the latest run's rounds against the previous run's.
+
+    ``change_pct`` > 0 means slower (ratio of medians); ``regression`` is True only when the comparison
+    (:func:`~gpubench.report.compare.compare` under ``rule``, on the raw rounds in ``samples`` where saved,
+    else the stats block) finds the latest run significantly slower by more than ``regression_pct``.
     """
     import pandas as pd
 
@@ -131,18 +172,29 @@ def trend_table(frame: pd.DataFrame, regression_pct: float) -> pd.DataFrame:
         "latest_median_s",
         "change_pct",
         "regression",
+        *COMPARISON_COLUMNS,
     ]
-    out: list[dict[str, Any]] = []
     if frame.empty:
         empty: pd.DataFrame = pd.DataFrame(columns=columns)
         return empty
+    out = [
+        _trend_row(key, history, regression_pct, samples, rule)
+        for key, history in sorted(_run_history(frame).items())
+    ]
+    table: pd.DataFrame = pd.DataFrame(out, columns=columns)
+    return table
+
+
+def _run_history(frame: pd.DataFrame) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+    """One record per benchmark, GPU and run (medians averaged if a run holds the case twice), in time order."""
     ordered = frame.sort_values(["run_time", "run_id"], kind="stable", na_position="first")
-    # one median per benchmark, GPU and run (the mean if a run holds the case twice), in time order;
     # grouped in plain Python because a pandas call per group is slow with hundreds of benchmarks
     per_run = (
         ordered.groupby(["group", "case", "gpu_uuid", "run_id"], sort=False, dropna=False)
         .agg(
             median_s=("median_s", "mean"),
+            iqr_s=("iqr_s", "mean"),
+            rounds=("rounds", "sum"),
             device=("device", "last"),
             host=("host", "last"),
             name=("gpu_name", "last"),
@@ -152,44 +204,61 @@ def trend_table(frame: pd.DataFrame, regression_pct: float) -> pd.DataFrame:
     series: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for record in per_run.to_dict("records"):
         series.setdefault((record["group"], record["case"], record["gpu_uuid"]), []).append(record)
-    for (group, case, uuid), history in sorted(series.items()):
-        latest = history[-1]
-        row: dict[str, Any] = {
-            "group": group,
-            "case": case,
-            "device": latest["device"],
-            "host": latest["host"],
-            "gpu_uuid": uuid,
-            "gpu_name": latest["name"],
-            "runs": len(history),
-            "history": " → ".join(format_seconds(h["median_s"]) for h in history),
-            "previous_run": None,
-            "previous_median_s": math.nan,
-            "latest_run": latest["run_id"],
-            "latest_median_s": float(latest["median_s"]),
-            "change_pct": math.nan,
-            "regression": False,
-        }
-        if len(history) >= 2:
-            previous = history[-2]
-            change = (float(latest["median_s"]) / float(previous["median_s"]) - 1.0) * 100.0
-            row.update(
-                previous_run=previous["run_id"],
-                previous_median_s=float(previous["median_s"]),
-                change_pct=change,
-                regression=bool(change > regression_pct),
-            )
-        out.append(row)
-    table: pd.DataFrame = pd.DataFrame(out, columns=columns)
-    return table
+    return series
 
 
-def outlier_table(frame: pd.DataFrame, outlier_pct: float) -> pd.DataFrame:
+def _trend_row(
+    key: tuple[str, str, str],
+    history: list[dict[str, Any]],
+    regression_pct: float,
+    samples: Mapping[SampleKey, tuple[float, ...]] | None,
+    rule: NoiseRule | None,
+) -> dict[str, Any]:
+    group, case, uuid = key
+    latest = history[-1]
+    row: dict[str, Any] = {
+        "group": group,
+        "case": case,
+        "device": latest["device"],
+        "host": latest["host"],
+        "gpu_uuid": uuid,
+        "gpu_name": latest["name"],
+        "runs": len(history),
+        "history": " → ".join(format_seconds(h["median_s"]) for h in history),
+        "previous_run": None,
+        "previous_median_s": math.nan,
+        "latest_run": latest["run_id"],
+        "latest_median_s": float(latest["median_s"]),
+        "change_pct": math.nan,
+        "regression": False,
+    }
+    result = None
+    if len(history) >= 2:
+        previous = history[-2]
+        result = compare(rounds_of(previous, samples), rounds_of(latest, samples), regression_pct, rule)
+        row.update(
+            previous_run=previous["run_id"],
+            previous_median_s=float(previous["median_s"]),
+            change_pct=(float(latest["median_s"]) / float(previous["median_s"]) - 1.0) * 100.0,
+            regression=result.flagged,
+        )
+    return row | comparison_cells(result)
+
+
+def outlier_table(
+    frame: pd.DataFrame,
+    outlier_pct: float,
+    samples: Mapping[SampleKey, tuple[float, ...]] | None = None,
+    rule: NoiseRule | None = None,
+) -> pd.DataFrame:
     """GPUs slower than the median of their same-model siblings on the same benchmark.
 
     For each GPU (UUID) the latest row of each benchmark is compared with the median throughput of the
-    other GPUs of the same name; ``deficit_pct`` > ``outlier_pct`` sets ``outlier``. CPUs are left out,
-    and so are benchmarks that only one GPU of a model ran.
+    other GPUs of the same name (``deficit_pct``). ``outlier`` is set when ``deficit_pct`` >
+    ``outlier_pct`` **and** the GPU's rounds are significantly slower than those of its reference sibling
+    (the one whose throughput is nearest the sibling median), by :func:`~gpubench.report.compare.compare`
+    under ``rule``; a comparison too noisy to make flags nothing. CPUs are left out, and so are
+    benchmarks that only one GPU of a model ran.
     """
     import pandas as pd
 
@@ -208,6 +277,7 @@ def outlier_table(frame: pd.DataFrame, outlier_pct: float) -> pd.DataFrame:
         "siblings",
         "deficit_pct",
         "outlier",
+        *COMPARISON_COLUMNS,
     ]
     if frame.empty:
         empty: pd.DataFrame = pd.DataFrame(columns=columns)
@@ -218,23 +288,53 @@ def outlier_table(frame: pd.DataFrame, outlier_pct: float) -> pd.DataFrame:
     )
     out: list[dict[str, Any]] = []
     families: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for record in latest[columns[:10]].to_dict("records"):
+    for record in latest[[*columns[:10], "median_s", "iqr_s", "rounds"]].to_dict("records"):
         families.setdefault((record["group"], record["case"], record["gpu_name"]), []).append(record)
     for _key, members in sorted(families.items()):
         if len(members) < 2:  # one row per UUID after drop_duplicates
             continue
         for i, member in enumerate(members):
-            others = [m["throughput"] for j, m in enumerate(members) if j != i]
-            sibling = statistics.median(others)
-            deficit = (1.0 - float(member["throughput"]) / sibling) * 100.0 if sibling > 0 else math.nan
-            out.append(
-                {
-                    **member,
-                    "sibling_median": sibling,
-                    "siblings": len(others),
-                    "deficit_pct": deficit,
-                    "outlier": bool(deficit > outlier_pct),
-                }
-            )
+            others = [m for j, m in enumerate(members) if j != i]
+            out.append(_outlier_row(member, others, outlier_pct, samples, rule))
     table: pd.DataFrame = pd.DataFrame(out, columns=columns)
     return table
+
+
+def _outlier_row(
+    member: dict[str, Any],
+    others: list[dict[str, Any]],
+    outlier_pct: float,
+    samples: Mapping[SampleKey, tuple[float, ...]] | None,
+    rule: NoiseRule | None,
+) -> dict[str, Any]:
+    sibling = statistics.median(float(m["throughput"]) for m in others)
+    deficit = (1.0 - float(member["throughput"]) / sibling) * 100.0 if sibling > 0 else math.nan
+    reference = min(others, key=lambda m: abs(float(m["throughput"]) - sibling))
+    # the same work per call on the same model: throughput deficit d is a time ratio of 1 / (1 - d)
+    threshold = (100.0 / (100.0 - outlier_pct) - 1.0) * 100.0 if outlier_pct < 100 else math.inf
+    result = compare(
+        rounds_of(reference, samples),
+        rounds_of(member, samples),
+        threshold,
+        rule,
+        names=(f"sibling {reference['device']} ({reference['host']})", "this GPU"),
+    )
+    fields = {k: v for k, v in member.items() if k not in ("median_s", "iqr_s", "rounds")}
+    return {
+        **fields,
+        "sibling_median": sibling,
+        "siblings": len(others),
+        "deficit_pct": deficit,
+        "outlier": bool(deficit > outlier_pct and result.significant and result.ratio > 1.0),
+        **comparison_cells(result),
+    }
+
+
+def missed_targets(frame: pd.DataFrame) -> int | None:
+    """Targets missed in the latest row of each benchmark on each GPU; None when no row recorded targets."""
+    if frame.empty or "targets" not in frame.columns or not frame["targets"].notna().any():
+        return None
+    latest = frame.sort_values(["run_time", "run_id"], kind="stable", na_position="first").drop_duplicates(
+        ["group", "case", "gpu_uuid"], keep="last"
+    )
+    return int(latest["targets_missed"].fillna(0).sum())

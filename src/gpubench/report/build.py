@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING
 from gpubench.config import ReportSection
 from gpubench.report.analysis import (
     bench_label,
+    missed_targets,
     outlier_table,
     ratio_table,
     recorded_device_order,
     trend_table,
 )
+from gpubench.report.compare import NoiseRule
 from gpubench.report.load import LoadedRuns, load_runs
 from gpubench.report.model import Plot, Report, Table
 from gpubench.report.pages import gpu_pages
@@ -38,27 +40,35 @@ def build_report(
     *,
     benchmark: str | None = None,
     loaded: LoadedRuns | None = None,
+    rule: NoiseRule | None = None,
 ) -> Report:
     """Load the runs under ``results_dir`` and derive every table, page and plot of the report.
 
     ``configured_devices`` orders the devices (the first is the ratio denominator); None: the order the
-    latest run was configured with (its ``bench.devices``). Raises :class:`ReportError` when
+    latest run was configured with (its ``bench.devices``). ``rule``: how sure a regression or outlier
+    flag must be (default: :func:`noise_rule` of ``settings``). Raises :class:`ReportError` when
     ``benchmark`` names no traced benchmark.
     """
     settings = settings or ReportSection()
+    rule = rule or noise_rule(settings)
     loaded = loaded or load_runs(results_dir)
     warnings = list(loaded.warnings)
     frame = loaded.benchmarks
     if configured_devices is None:
         configured_devices = recorded_device_order(loaded)
     ratios = ratio_table(frame, configured_devices)
-    trends = trend_table(frame, settings.regression_pct)
-    outliers = outlier_table(frame, settings.outlier_pct)
+    trends = trend_table(frame, settings.regression_pct, loaded.samples, rule)
+    outliers = outlier_table(frame, settings.outlier_pct, loaded.samples, rule)
     pages = gpu_pages(loaded, trends, outliers)
     chosen = benchmark or settings.benchmark or None
     timeline = choose_timeline_benchmark(frame, loaded.results_dir, chosen) if not frame.empty else None
     plots = _plots(loaded, settings, timeline, configured_devices, warnings)
-    summary = _summary(loaded, settings, trends, outliers, len(pages))
+    findings = {
+        "regression": int(trends["regression"].sum()) if not trends.empty else 0,
+        "outlier": int(outliers["outlier"].sum()) if not outliers.empty else 0,
+        "missed-target": missed_targets(frame),
+    }
+    summary = _summary(loaded, settings, rule, (trends, outliers), findings, len(pages))
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     return Report(
         generated=now,
@@ -67,13 +77,26 @@ def build_report(
         settings=settings,
         runs=_runs_rendered(loaded),
         ratios=_ratio_rendered(ratios),
-        trends=_trend_rendered(trends, settings.regression_pct),
-        outliers=_outlier_rendered(outliers, settings.outlier_pct),
+        trends=_trend_rendered(trends, settings.regression_pct, rule),
+        outliers=_outlier_rendered(outliers, settings.outlier_pct, rule),
         pages=pages,
         plots=plots,
         timeline_benchmark=timeline,
         summary=summary,
         warnings=tuple(warnings),
+        findings=findings,
+    )
+
+
+def noise_rule(settings: ReportSection, alpha: float | None = None) -> NoiseRule:
+    """The comparison rule: ``alpha`` (``gpubench report --alpha``) when given, else ``report.alpha``,
+    ``report.min_rounds`` and ``report.max_spread`` where the configuration defines them, else the defaults
+    of :class:`~gpubench.report.compare.NoiseRule` (alpha 0.01, 5 rounds, IQR/median 0.25)."""
+    default = NoiseRule()
+    return NoiseRule(
+        alpha=float(alpha if alpha is not None else getattr(settings, "alpha", default.alpha)),
+        min_rounds=int(getattr(settings, "min_rounds", default.min_rounds)),
+        max_spread=float(getattr(settings, "max_spread", default.max_spread)),
     )
 
 
@@ -98,21 +121,33 @@ def _plots(
 
 
 def _summary(
-    loaded: LoadedRuns, settings: ReportSection, trends: pd.DataFrame, outliers: pd.DataFrame, devices: int
+    loaded: LoadedRuns,
+    settings: ReportSection,
+    rule: NoiseRule,
+    tables: tuple[pd.DataFrame, pd.DataFrame],
+    findings: dict[str, int | None],
+    devices: int,
 ) -> tuple[str, ...]:
     """The report's opening lines: what was read, how many regressions and outliers, what was skipped."""
     frame = loaded.benchmarks
-    regressions = int(trends["regression"].sum()) if not trends.empty else 0
-    outlier_count = int(outliers["outlier"].sum()) if not outliers.empty else 0
     bench_runs = frame["run_id"].nunique()
     verify_runs = loaded.verify["run_id"].nunique() if not loaded.verify.empty else 0
-    return (
+    noisy = sum(int((t["verdict"] == "too noisy").sum()) for t in tables if not t.empty)
+    missed = findings["missed-target"]
+    lines = [
         f"{bench_runs} benchmark run(s), {verify_runs} verification run(s), {devices} device(s), "
         f"{len(frame)} benchmark rows",
-        f"{regressions} regression(s) (> {settings.regression_pct:g}% slower than the previous run)",
-        f"{outlier_count} outlier(s) (> {settings.outlier_pct:g}% below same-model siblings)",
-        f"{len(loaded.warnings)} file(s) or entries skipped" if loaded.warnings else "no damaged files",
-    )
+        f"{findings['regression']} regression(s) (significantly slower than the previous run, "
+        f"p < {rule.alpha:g}, and by more than {settings.regression_pct:g}%)",
+        f"{findings['outlier']} outlier(s) (significantly slower than a same-model sibling, "
+        f"p < {rule.alpha:g}, and > {settings.outlier_pct:g}% below the siblings' median)",
+    ]
+    if noisy:
+        lines.append(f"{noisy} comparison(s) too noisy to make (see their verdicts)")
+    if missed is not None:
+        lines.append(f"{missed} missed target(s) in the latest runs")
+    lines.append(f"{len(loaded.warnings)} file(s) or entries skipped" if loaded.warnings else "no damaged files")
+    return tuple(lines)
 
 
 def _runs_rendered(loaded: LoadedRuns) -> Table:
@@ -160,7 +195,10 @@ def _ratio_rendered(ratios: pd.DataFrame) -> Table:
     return Table(("benchmark", "unit", *value_columns, *ratio_columns), tuple(rows), caption=caption)
 
 
-def _trend_rendered(trends: pd.DataFrame, pct: float) -> Table:
+_TREND_FLAGS = {"slower": "REGRESSION", "faster": "faster", "too noisy": "noisy"}
+
+
+def _trend_rendered(trends: pd.DataFrame, pct: float, rule: NoiseRule) -> Table:
     compared = trends[trends["runs"] >= 2] if not trends.empty else trends
     rows, flags = [], []
     order = (
@@ -173,8 +211,9 @@ def _trend_rendered(trends: pd.DataFrame, pct: float) -> Table:
             (
                 bench_label(r["group"], r["case"]),
                 r["device"],
-                "REGRESSION" if r["regression"] else "ok",
+                "REGRESSION" if r["regression"] else _TREND_FLAGS.get(str(r["verdict"]), "ok"),
                 format_pct(r["change_pct"], signed=True),
+                cell(r["comparison"]),
                 r["history"],
                 cell(r["gpu_name"]),
                 r["host"],
@@ -184,19 +223,21 @@ def _trend_rendered(trends: pd.DataFrame, pct: float) -> Table:
         flags.append(bool(r["regression"]))
     flagged = sum(flags)
     caption = (
-        f"{flagged} regression(s): median time more than {pct:g}% above the previous run's, per GPU UUID."
+        f"{flagged} regression(s): the latest run's rounds significantly slower than the previous run's "
+        f"(p < {rule.alpha:g}) and its median more than {pct:g}% above, per GPU UUID. Verdicts give the ratio "
+        f"of medians (latest / previous) with its {(1 - rule.alpha) * 100:g}% interval."
         if rows
         else "Only one run per benchmark and GPU so far: nothing to compare with."
     )
     return Table(
-        ("benchmark", "device", "flag", "change", "median per run", "GPU", "host", "UUID"),
+        ("benchmark", "device", "flag", "change", "verdict", "median per run", "GPU", "host", "UUID"),
         tuple(rows),
         tuple(flags),
         caption,
     )
 
 
-def _outlier_rendered(outliers: pd.DataFrame, pct: float) -> Table:
+def _outlier_rendered(outliers: pd.DataFrame, pct: float, rule: NoiseRule) -> Table:
     rows, flags = [], []
     order = (
         outliers.sort_values(["outlier", "deficit_pct"], ascending=[False, False])
@@ -213,6 +254,7 @@ def _outlier_rendered(outliers: pd.DataFrame, pct: float) -> Table:
                 format_pct(-r["deficit_pct"], signed=True),
                 f"{format_number(r['throughput'])} {r['throughput_unit']}",
                 f"{format_number(r['sibling_median'])} ({r['siblings']})",
+                cell(r["comparison"]),
                 r["gpu_name"],
                 r["host"],
                 index,
@@ -221,7 +263,9 @@ def _outlier_rendered(outliers: pd.DataFrame, pct: float) -> Table:
         )
         flags.append(bool(r["outlier"]))
     caption = (
-        f"{sum(flags)} outlier(s): throughput more than {pct:g}% below the median of same-model siblings."
+        f"{sum(flags)} outlier(s): throughput more than {pct:g}% below the median of same-model siblings, "
+        f"and rounds significantly slower (p < {rule.alpha:g}) than the nearest-to-median sibling's. "
+        "Verdicts give the time ratio (this GPU / that sibling) with its interval."
         if rows
         else "No GPU model with two or more GPUs on the same benchmark: nothing to compare."
     )
@@ -233,6 +277,7 @@ def _outlier_rendered(outliers: pd.DataFrame, pct: float) -> Table:
             "vs siblings",
             "throughput",
             "sibling median (n)",
+            "verdict",
             "GPU",
             "host",
             "index",

@@ -4,6 +4,8 @@
 <gpubench.report.load.LoadedRuns.benchmarks>` (telemetry summary columns follow them),
 :data:`VERIFY_COLUMNS` those of the verification table, :data:`RUN_COLUMNS` those of the table of runs.
 Units: times in seconds (``*_s``), throughput in the row's natural rate (``throughput_unit``).
+``targets`` / ``targets_missed``: how many targets the case recorded in ``extra_info["targets"]`` and how
+many of them it missed (empty when it recorded none).
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ BENCHMARK_COLUMNS = (
     "ceiling_fraction",
     "data_source",
     "timing_method",
+    "targets",
+    "targets_missed",
     "torch_version",
     "cuda_build",
     "driver_version",

@@ -1,21 +1,46 @@
 """``gpubench report``: :func:`add_arguments` adds its options, :func:`run` loads, builds, writes and
-returns the exit code (0 report written, 2 nothing to report or bad usage)."""
+returns the exit code (0 report written, 1 ``--fail-on`` found what it names, 2 nothing to report or bad
+usage)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from gpubench.config.options import config_from_args
-from gpubench.report.build import build_report
+from gpubench.report.build import build_report, noise_rule
 from gpubench.report.load import load_runs
 from gpubench.report.model import ReportError
 from gpubench.report.outputs import default_output_dir, write_report
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+FAIL_ON = ("regression", "outlier", "missed-target")
+
+
+def fail_on_list(text: str) -> tuple[str, ...]:
+    """``--fail-on regression,outlier``: the findings that make the exit status 1."""
+    chosen = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    unknown = [c for c in chosen if c not in FAIL_ON]
+    if unknown or not chosen:
+        msg = f"--fail-on: unknown {', '.join(map(repr, unknown)) or 'empty list'}; choose from {','.join(FAIL_ON)}"
+        raise argparse.ArgumentTypeError(msg)
+    return chosen
+
+
+def significance(text: str) -> float:
+    """``--alpha 0.01``: a significance level between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value < 1.0:
+        msg = f"--alpha {text!r}: expected a number between 0 and 1, e.g. 0.01"
+        raise argparse.ArgumentTypeError(msg)
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +59,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(part of its name; default: report.benchmark, else the longest traced one)",
     )
     parser.add_argument("--no-plots", action="store_true", help="skip matplotlib plots (faster)")
+    parser.add_argument(
+        "--fail-on",
+        metavar="LIST",
+        type=fail_on_list,
+        default=(),
+        help="exit 1 when the report finds any of these (comma list): regression, outlier, missed-target "
+        "(flags follow the noise-aware rule: significant and beyond the report.regression_pct / "
+        "report.outlier_pct threshold)",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=significance,
+        default=None,
+        help="significance level a regression or outlier flag needs (default 0.01)",
+    )
 
 
 def _explicit_devices(config: Any) -> list[str] | None:
@@ -44,7 +84,7 @@ def _explicit_devices(config: Any) -> list[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """``gpubench report``: 0 report written, 2 nothing to report or bad usage."""
+    """``gpubench report``: 0 report written, 1 ``--fail-on`` found something, 2 nothing to report or bad usage."""
     config = config_from_args(args)
     settings = config.report
     if getattr(args, "no_plots", False):
@@ -70,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
             _explicit_devices(config),
             benchmark=getattr(args, "benchmark", None),
             loaded=loaded,
+            rule=noise_rule(settings, getattr(args, "alpha", None)),
         )
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -84,4 +125,22 @@ def run(args: argparse.Namespace) -> int:
     for kind, path in written.items():
         if not kind.startswith("plot:") or not quiet:
             print(f"{kind.split(':')[0]:<8} {path}")
+    return gate(report.findings, getattr(args, "fail_on", ()) or ())
+
+
+def gate(findings: Mapping[str, int | None], fail_on: Sequence[str]) -> int:
+    """Exit 1 when a finding named in ``fail_on`` was found, else 0; says which on stderr.
+
+    ``missed-target`` is ignored, with a note, when no saved run recorded targets.
+    """
+    found = []
+    for kind in fail_on:
+        count = findings.get(kind)
+        if count is None:
+            print(f"note: --fail-on {kind}: the saved runs record no targets; ignored", file=sys.stderr)
+        elif count:
+            found.append(f"{count} {kind}(s)")
+    if found:
+        print(f"--fail-on: found {', '.join(found)}; exit {EXIT_FAILED}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK

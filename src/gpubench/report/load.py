@@ -12,7 +12,7 @@ import datetime as _dt
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 VERIFY_SCHEMA_PREFIX = "gpubench.verify/"
+# (run_id, group, case, gpu_uuid): one benchmark on one GPU in one run
+SampleKey = tuple[str, str, str, str]
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,9 @@ class LoadedRuns:
     ``benchmarks``: the tidy table (:data:`BENCHMARK_COLUMNS` plus telemetry summary columns such as
     ``gpu_util_mean_pct``, ``power_mean_w``, ``energy_j``). ``verify``: one row per verification check.
     ``warnings``: one line per skipped file or entry, naming it. ``runs``: one row per saved run.
+    ``samples``: the raw rounds (seconds per call) of the rows whose saved run kept them
+    (pytest-benchmark's ``stats.data``, written with ``--benchmark-save-data``), keyed by
+    :data:`SampleKey` ``(run_id, group, case, gpu_uuid)``; a case held twice in one run has its rounds joined.
     """
 
     results_dir: Path
@@ -46,6 +51,7 @@ class LoadedRuns:
     verify: pd.DataFrame
     runs: pd.DataFrame
     warnings: tuple[str, ...] = ()
+    samples: Mapping[SampleKey, tuple[float, ...]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -65,6 +71,7 @@ def load_runs(results_dir: Path) -> LoadedRuns:
     warnings: list[str] = []
     rows: list[dict[str, Any]] = []
     runs: list[dict[str, Any]] = []
+    samples: dict[SampleKey, tuple[float, ...]] = {}
     bench_dir = results_dir / "benchmarks"
     for path in sorted(bench_dir.rglob("*.json")) if bench_dir.is_dir() else []:
         data = _read_json(path, warnings)
@@ -78,6 +85,7 @@ def load_runs(results_dir: Path) -> LoadedRuns:
         if file_rows:
             runs.append(run)
             rows.extend(file_rows)
+            _collect_samples(file_rows, samples)
     verify_rows: list[dict[str, Any]] = []
     verify_dir = results_dir / "verify"
     for path in sorted(verify_dir.glob("*.json")) if verify_dir.is_dir() else []:
@@ -100,7 +108,16 @@ def load_runs(results_dir: Path) -> LoadedRuns:
     run_frame = pd.DataFrame(runs, columns=list(RUN_COLUMNS))
     run_frame["run_time"] = pd.to_datetime(run_frame["run_time"], utc=True, errors="coerce", format="ISO8601")
     run_frame = run_frame.sort_values(["run_time", "run_id"], kind="stable").reset_index(drop=True)
-    return LoadedRuns(results_dir, benchmarks, verify, run_frame, tuple(warnings))
+    return LoadedRuns(results_dir, benchmarks, verify, run_frame, tuple(warnings), samples)
+
+
+def _collect_samples(rows: list[dict[str, Any]], samples: dict[SampleKey, tuple[float, ...]]) -> None:
+    """Move each row's raw rounds (``_data``) out of the row, into ``samples``."""
+    for row in rows:
+        data = row.pop("_data", None)
+        if data:
+            key = (str(row["run_id"]), str(row["group"]), str(row["case"]), str(row["gpu_uuid"]))
+            samples[key] = samples.get(key, ()) + tuple(data)
 
 
 def _read_json(path: Path, warnings: list[str]) -> Mapping[str, Any] | None:
@@ -276,6 +293,8 @@ def _benchmark_row(
         "trace": None,
     }
     row["throughput"], row["throughput_unit"] = natural_rate(row)
+    row["targets"], row["targets_missed"] = _target_counts(extra.get("targets"))
+    row["_data"] = _raw_rounds(stats.get("data"))
     fractions = [f for f in (row["copy_fraction"], row["matmul_fraction"]) if f is not None]
     row["ceiling_fraction"] = fractions[0] if fractions else None
     telemetry = as_dict(extra.get("telemetry"))
@@ -293,6 +312,23 @@ def _benchmark_row(
             summary = {**summary, **summary_from_trace(resolved, str(uuid), warnings)}
     row.update(summary)
     return row
+
+
+def _target_counts(targets: Any) -> tuple[float | None, float | None]:
+    """How many targets a case recorded and how many it missed (``met`` false); None, None without any."""
+    if not isinstance(targets, list) or not targets:
+        return None, None
+    recorded = [t for t in targets if isinstance(t, Mapping)]
+    missed = [t for t in recorded if t.get("met") is False or t.get("status") == "missed"]
+    return float(len(recorded)), float(len(missed))
+
+
+def _raw_rounds(data: Any) -> tuple[float, ...]:
+    """The saved rounds (``--benchmark-save-data``) when every one is a positive time; else none."""
+    if not isinstance(data, list) or not data:
+        return ()
+    values = [finite_number(v) for v in data]
+    return tuple(v for v in values if v is not None) if all(v is not None and v > 0 for v in values) else ()
 
 
 def natural_rate(row: Mapping[str, Any]) -> tuple[float, str]:
@@ -324,6 +360,9 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
+_NUMERIC = ("bytes", "flops", "items", "rounds", "gbps", "tflops", "throughput", "gpu_index", "targets", "targets_missed")
+
+
 def _tidy_frame(rows: list[dict[str, Any]], warnings: list[str]) -> pd.DataFrame:
     import pandas as pd
 
@@ -333,12 +372,7 @@ def _tidy_frame(rows: list[dict[str, Any]], warnings: list[str]) -> pd.DataFrame
     if frame["run_time"].isna().any():
         bad = sorted(set(frame.loc[frame["run_time"].isna(), "source_file"]))
         warnings.extend(f"{f}: unreadable 'datetime'; its run sorts first" for f in bad)
-    numeric = [
-        c
-        for c in BENCHMARK_COLUMNS
-        if c.endswith(("_s", "_fraction"))
-        or c in ("bytes", "flops", "items", "rounds", "gbps", "tflops", "throughput", "gpu_index")
-    ]
+    numeric = [c for c in BENCHMARK_COLUMNS if c.endswith(("_s", "_fraction")) or c in _NUMERIC]
     for column in [*numeric, *(c for c in extra if c not in TELEMETRY_TEXT.values())]:
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
     # a run merged from several hosts names devices host/cuda:N so that columns stay distinct

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from gpubench.config import ReportSection
     from gpubench.report.load import LoadedRuns
 
@@ -71,3 +73,6 @@ class Report:
     timeline_benchmark: str | None
     summary: tuple[str, ...]
     warnings: tuple[str, ...]
+    # what ``gpubench report --fail-on`` gates on: "regression", "outlier", "missed-target" -> how many were
+    # found; "missed-target" is None when no saved run recorded targets
+    findings: Mapping[str, int | None] = field(default_factory=dict)
