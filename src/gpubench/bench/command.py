@@ -2,7 +2,9 @@
 
 ``gpubench bench`` runs the same cases as ``pytest bench`` and ``nox -s bench`` (in this process, with
 ``pytest.main``), on the configured devices, saving under ``<results.dir>/benchmarks``. Nothing is
-installed: on an air-gapped GPU node a checkout and its environment are enough.
+installed: on an air-gapped GPU node a checkout and its environment are enough. pytest-benchmark's own
+``--benchmark-*`` options are accepted as pytest-benchmark spells them, anything after ``--`` goes to pytest
+unchanged, and the command run is echoed shell-quoted, ready to paste.
 
 ``gpubench bench mnist --epochs 10`` trains the MNIST MLP on the whole training set, prints train and
 validation accuracy, loss and images/s per epoch, and judges the last epoch against the dataset's
@@ -14,10 +16,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import os
 import shlex
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="the configured (quick) settings: a few minutes on a CPU (default)")
     size.add_argument("--full", dest="full", action="store_true",
                       help="whole-epoch MNIST rounds and more rounds per case")
-    parser.set_defaults(full=False)
-    parser.add_argument("--compare", nargs="?", const=True, default=None, metavar="RUN",
-                        help="compare with the previous saved run (or the run id/number RUN)")
-    parser.add_argument("--compare-fail", action="append", default=[], metavar="EXPR",
-                        help="fail on a regression, e.g. median:5%% (pytest-benchmark's --benchmark-compare-fail)")
-    parser.add_argument("--disable", action="store_true",
-                        help="run every case once without timing (a smoke test; nothing is saved)")
+    parser.set_defaults(full=False, benchmark_argv=None, pytest_extra=())
     parser.add_argument("-k", dest="keyword", default=None, metavar="EXPR", help="only cases matching EXPR")
     parser.add_argument("--bench-dir", default=None, metavar="DIR",
                         help="the benchmark cases (default: ./bench, else the checkout's bench/)")
@@ -54,7 +51,164 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pipeline", default="resident", help="mnist: input pipeline (default: resident)")
     parser.add_argument("--limit", type=int, default=0, help="mnist: train images per epoch (0: all)")
     parser.add_argument("--pytest-args", default="", metavar="ARGS",
-                        help="more pytest options, one string, e.g. --pytest-args='-x --benchmark-histogram'")
+                        help="more pytest options as one string (older form of `-- ARGS...`)")
+    old = parser.add_argument_group("deprecated spellings (still work; use pytest-benchmark's own options)")
+    old.add_argument("--compare", nargs="?", const=True, default=None, metavar="RUN", action=_PassThrough,
+                     pytest_option="--benchmark-compare", help="use --benchmark-compare[=RUN]")
+    old.add_argument("--compare-fail", nargs=1, default=[], metavar="EXPR", action=_PassThrough,
+                     pytest_option="--benchmark-compare-fail", help="use --benchmark-compare-fail=EXPR")
+    old.add_argument("--disable", nargs=0, default=False, action=_PassThrough,
+                     pytest_option="--benchmark-disable", help="use --benchmark-disable")
+    _add_benchmark_options(parser.add_argument_group(
+        "pytest-benchmark options, passed to pytest as given (`pytest --help` describes them); "
+        "after `--`, any pytest argument"))
+    _split_at_double_dash(parser)
+
+
+# --- pytest-benchmark's options, as pytest-benchmark spells them ---------------------------------------
+
+
+class _PassThrough(argparse.Action):
+    """Records an option in ``benchmark_argv`` as ``(pytest option, values)``, in command-line order.
+
+    The deprecated spellings (``--compare``...) also keep their old attribute, for code that reads it."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, pytest_option: str | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, **kwargs)
+        self.pytest_option = pytest_option or option_strings[0]
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        if self.nargs == 0:
+            values = None
+        elif self.nargs == 1:
+            values = values[0]
+        recorded = [*(getattr(namespace, "benchmark_argv", None) or []), (self.pytest_option, values)]
+        namespace.benchmark_argv = recorded
+        if self.dest != "benchmark_argv":  # a deprecated spelling: its old attribute as before
+            old = getattr(namespace, self.dest, None)
+            new = True if values is None else values
+            setattr(namespace, self.dest, [*old, new] if isinstance(old, list) else new)
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkOption:
+    """One of pytest-benchmark's command-line options, as its ``pytest_addoption`` declares it."""
+
+    name: str  # --benchmark-storage
+    nargs: int | str | None  # 0 a flag, None one value, "?" an optional value, "+" one or more
+    default: Any = None
+    help: str = ""
+    metavar: str | None = None
+
+
+class _OptionTable:
+    """Stands in for pytest's parser so that pytest-benchmark's ``pytest_addoption`` lists its options."""
+
+    def __init__(self) -> None:
+        self.options: list[BenchmarkOption] = []
+
+    def getgroup(self, *args: Any, **kwargs: Any) -> _OptionTable:
+        return self
+
+    def addini(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def addoption(self, *names: str, **kw: Any) -> None:
+        flag = kw.get("action") in ("store_true", "store_false", "store_const", "count", "append_const")
+        for name in names:
+            if name.startswith("--benchmark-"):
+                self.options.append(BenchmarkOption(name, 0 if flag else kw.get("nargs"), kw.get("default"),
+                                                    str(kw.get("help", "")), kw.get("metavar")))
+
+
+@functools.lru_cache(maxsize=1)
+def benchmark_options() -> tuple[BenchmarkOption, ...]:
+    """pytest-benchmark's ``--benchmark-*`` options, read from its own ``pytest_addoption`` (so a new
+    pytest-benchmark's options work without a gpubench release). Empty when that hook cannot be read
+    that way: the options still reach pytest after ``--``."""
+    table = _OptionTable()
+    try:
+        from pytest_benchmark import plugin
+
+        plugin.pytest_addoption(table)
+    except Exception:  # a pytest-benchmark whose hook wants more of pytest's parser than this stand-in
+        return ()
+    return tuple(table.options)
+
+
+def _add_benchmark_options(group: Any) -> None:
+    for option in benchmark_options():
+        shown = repr(option.default).replace("%", "%%")
+        text = option.help.replace("%(default)r", shown).replace("%(default)s", shown)
+        nargs = 1 if option.nargs is None else option.nargs
+        try:
+            group.add_argument(option.name, nargs=nargs, action=_PassThrough, dest="benchmark_argv",
+                               default=None, metavar=option.metavar or "VALUE", help=text)
+        except argparse.ArgumentError:  # a name gpubench already uses: its own option wins
+            continue
+
+
+def benchmark_argv(recorded: Sequence[tuple[str, Any]], cwd: Path | None = None) -> list[str]:
+    """The recorded pytest-benchmark options as pytest arguments, in their order.
+
+    An option taking several values (``--benchmark-compare-fail``) is given once with all of them: pytest
+    keeps only its last occurrence. An explicit ``--benchmark-storage`` equal to pytest-benchmark's
+    default is made absolute, since bench/conftest.py cannot tell that spelling from no option at all."""
+    table = {o.name: o for o in benchmark_options()}
+    several: dict[str, list[str]] = {}
+    for name, values in recorded:
+        if isinstance(values, list) or getattr(table.get(name), "nargs", None) == "+":  # e.g. compare-fail
+            several.setdefault(name, []).extend(map(str, values if isinstance(values, list) else [values]))
+    out: list[str] = []
+    for name, values in recorded:
+        if name in several:  # all its values at its first place, nothing at the later ones
+            if merged := several[name]:
+                out += [f"{name}={merged[0]}"] if len(merged) == 1 else [name, *merged]
+                several[name] = []
+            continue
+        if name == "--benchmark-storage" and name in table and values == table[name].default:
+            values = _absolute_storage(str(values), cwd or Path.cwd())
+        out.append(name if values is None or values is True else f"{name}={values}")
+    return out
+
+
+def _absolute_storage(uri: str, cwd: Path) -> str:
+    """``file://./.benchmarks`` as ``file://<cwd>/.benchmarks``: the same folder, for the same cwd."""
+    path = Path(uri[len("file://"):] if uri.startswith("file://") else uri)
+    return uri if path.is_absolute() else f"file://{cwd / path}"
+
+
+def deprecation_notes(args: argparse.Namespace) -> list[str]:
+    """A note per deprecated spelling used (they still work)."""
+    used = [(old, new) for old, new, value in (
+        ("--compare", "--benchmark-compare[=RUN]", getattr(args, "compare", None)),
+        ("--compare-fail", "--benchmark-compare-fail=EXPR", getattr(args, "compare_fail", None)),
+        ("--disable", "--benchmark-disable", getattr(args, "disable", False)),
+    ) if value]
+    return [f"note: `gpubench bench {old}` is deprecated; use pytest-benchmark's own {new}" for old, new in used]
+
+
+def _split_at_double_dash(parser: argparse.ArgumentParser) -> None:
+    """Everything after the first ``--`` becomes ``pytest_extra``, untouched by gpubench's parser.
+
+    argparse cannot do this alone: a ``--`` makes the words after it positional, so ``-- -x`` would be
+    read as the ``what`` argument. The CLI's parser hands this subparser its words through the public
+    ``parse_known_args``, which is wrapped here."""
+    parse_known_args = parser.parse_known_args
+
+    def split(args: Sequence[str] | None = None, namespace: Any = None) -> Any:
+        words = list(sys.argv[1:] if args is None else args)
+        extra: list[str] = []
+        if "--" in words:
+            cut = words.index("--")
+            words, extra = words[:cut], words[cut + 1:]
+        parsed, rest = parse_known_args(words, namespace)
+        parsed.pytest_extra = extra
+        return parsed, rest
+
+    parser.parse_known_args = split  # type: ignore[method-assign,assignment]
 
 
 def find_bench_dir(explicit: str | None = None, cwd: Path | None = None) -> Path:
@@ -89,25 +243,27 @@ def settings_env(config: Any, full: bool) -> dict[str, str]:
 
 
 def pytest_args(args: argparse.Namespace, config: Any, bench_dir: Path) -> list[str]:
-    """The pytest command line for the suite."""
-    out = [str(bench_dir), "-p", "no:cacheprovider", "--gpubench-devices", ",".join(config.bench_devices()),
+    """The pytest command line for the suite: the cases, gpubench's plugin options, the pytest-benchmark
+    options given (right after the cases, so an option taking several values never swallows a later
+    path), ``-k``, ``-q``, ``--pytest-args`` and the words after ``--``."""
+    out = [str(bench_dir), *benchmark_argv(getattr(args, "benchmark_argv", None) or []),
+           "-p", "no:cacheprovider", "--gpubench-devices", ",".join(config.bench_devices()),
            # pytest runs inside this process, where gpubench is imported already: its plugin module cannot
            # be assertion-rewritten, which pytest reports as a (here harmless) warning.
            "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     if getattr(args, "config", None):
         out += ["--gpubench-config", str(args.config)]
-    if args.compare is True:
-        out.append("--benchmark-compare")
-    elif args.compare:
-        out.append(f"--benchmark-compare={args.compare}")
-    out += [f"--benchmark-compare-fail={expr}" for expr in args.compare_fail]
-    if args.disable:
-        out.append("--benchmark-disable")
     if args.keyword:
         out += ["-k", args.keyword]
     if getattr(args, "quiet", False):
         out.append("-q")
-    return out + shlex.split(args.pytest_args or "")
+    return out + shlex.split(args.pytest_args or "") + list(getattr(args, "pytest_extra", None) or [])
+
+
+def echo_command(argv: Sequence[str], env: Mapping[str, str]) -> str:
+    """The command this run amounts to, shell-quoted: the settings it passes as environment variables,
+    then ``pytest`` and its arguments (paste it into a shell to run the same cases)."""
+    return shlex.join([*(f"{key}={value}" for key, value in sorted(env.items())), "pytest", *argv])
 
 
 @contextlib.contextmanager
@@ -138,10 +294,13 @@ def run(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for note in deprecation_notes(args):
+        print(note, file=sys.stderr)
     argv = pytest_args(args, config, bench_dir)
+    env = settings_env(config, args.full)
     if not getattr(args, "quiet", False):
-        print(f"gpubench bench: pytest {' '.join(argv)}", file=sys.stderr)
-    with patched_environ(settings_env(config, args.full)):
+        print(f"gpubench bench: {echo_command(argv, env)}", file=sys.stderr)
+    with patched_environ(env):
         return exit_code(int(pytest.main(argv)))
 
 

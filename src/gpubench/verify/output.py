@@ -1,5 +1,6 @@
 """What a verify run leaves behind: the verdict table on the console, ``results/verify/<run_id>.json`` and
-the same run as JUnit XML (``.xml``), each file written atomically."""
+the same run as JUnit XML (``.xml``), each file written atomically; on request the same JSON document on
+stdout (``--json``) and the JUnit file at a path of the user's choosing (``--junitxml``)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,35 @@ def junit_xml(report: VerifyReport) -> str:
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
 
 
+def verdicts_json(report: VerifyReport) -> str:
+    """The ``gpubench.verify/1`` document as text: byte for byte what :func:`write_report` saves."""
+    from gpubench.results import to_json
+
+    return str(to_json(report.as_dict()))
+
+
+class JUnitPathError(Exception):
+    """``--junitxml PATH`` cannot be written (exit 2); the run's own files under results/ are saved."""
+
+
+def write_junit(report: VerifyReport, path: Path) -> Path:
+    """Write the JUnit XML to ``path`` atomically (its folders created, as pytest's ``--junitxml`` does).
+
+    Any path the user names is accepted (it is not confined to results/); one that cannot be written
+    raises :class:`JUnitPathError` saying what to do."""
+    from gpubench.results import atomic_write_text
+
+    target = Path(path).expanduser()
+    problem = "it is a folder; name a file, e.g. DIR/verify.xml" if target.is_dir() else ""
+    if not problem:
+        try:
+            return atomic_write_text(target.absolute(), junit_xml(report))
+        except OSError as exc:
+            problem = f"{exc.strerror or exc}; name a file in a folder you can write"
+    msg = f"--junitxml {target}: cannot write the JUnit XML there: {problem} (the run was saved: see the paths above)"
+    raise JUnitPathError(msg)
+
+
 def write_report(report: VerifyReport, results_dir: Path) -> tuple[Path, Path]:
     """Write ``<results_dir>/verify/<run_id>.json`` and ``.xml`` atomically; returns both paths."""
     from gpubench.results import atomic_write_json, atomic_write_text, safe_child
@@ -116,6 +146,12 @@ def print_report(report: VerifyReport, console: Any, paths: Sequence[Path] = (),
         console.print(table)
     style = "bold red" if report.exit_code else "bold green"
     console.print(Text(report.summary(), style=style))
+    if quiet:  # without the table, still say why --require-gpu failed the run
+        for r in report.results:
+            if r.check == "require_gpu":
+                console.print(
+                    Text(f"FAIL require_gpu {printable(r.device)}: {printable(r.message)}", style=style)
+                )
     for device in report.devices:  # only a simulated CUDA device (tests) runs its work elsewhere
         if device.get("execution_device"):
             console.print(
