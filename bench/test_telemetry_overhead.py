@@ -25,10 +25,13 @@ from typing import Any
 import pytest
 
 from gpubench.telemetry import DEFAULT_INTERVAL_MS, Sampler
+from gpubench.workloads import targets
 
 INTERVALS_MS = (10, 50, 100, 250, 500)
 PAIRS = int(os.environ.get("GPUBENCH_OVERHEAD_PAIRS", "15"))
 BLOCK_S = 0.15
+MAX_SAMPLER_CPU_PCT = 1.0
+SOURCE = "PRODUCT.md: the sampler's own cost is kept under 1% of benchmark time"
 
 
 def _matmul_case() -> Callable[[int], None]:
@@ -144,9 +147,10 @@ def test_sampler_overhead(benchmark: Any, case: str) -> None:
         sampler.stop()
 
     default = results[str(DEFAULT_INTERVAL_MS)]
-    # What the sampler can take from the case at most: its own CPU time. This is what the 1% is held to;
-    # wall-clock slowdowns are recorded above with their noise floor, which on a shared 2-core machine can
-    # exceed 1% by itself.
-    assert default["sampler_cpu_pct"] is not None
-    if not benchmark.disabled:
-        assert default["sampler_cpu_pct"] < 1.0, lines
+    # What the sampler can take from the case at most: its own CPU time. This is what the 1% is held to (a
+    # verdict, not an assertion); wall-clock slowdowns are recorded above with their noise floor, which on a
+    # shared 2-core machine can exceed 1% by itself. Under --benchmark-disable one pair is too few to judge.
+    assert default["sampler_cpu_pct"] is not None, "the sampler did not report its own CPU time"
+    targets.judge(benchmark, f"sampler CPU at {DEFAULT_INTERVAL_MS} ms", MAX_SAMPLER_CPU_PCT,
+                  None if benchmark.disabled else default["sampler_cpu_pct"], "% of a core", SOURCE,
+                  comparison="<=")

@@ -11,5 +11,5 @@ def test_creation(benchmark: Any, device: Any, creation_case: Any, bench_setting
                   skip_unsupported_dtype: Any) -> None:
     skip_unsupported_dtype(creation_case.dtype, device.name)
     figures = cases.run_op(benchmark, device.name, creation_case, bench_settings, ceilings)
-    if figures:
+    if not benchmark.disabled:  # a timed run without figures fails in run_op
         assert figures["gbps"] > 0

@@ -13,7 +13,7 @@ def test_elementwise(benchmark: Any, device: Any, elementwise_case: Any, bench_s
                      skip_unsupported_dtype: Any) -> None:
     skip_unsupported_dtype(elementwise_case.dtype, device.name)
     figures = cases.run_op(benchmark, device.name, elementwise_case, bench_settings, ceilings)
-    if figures:
+    if not benchmark.disabled:  # a timed run without figures fails in run_op
         assert figures["gbps"] > 0 and figures["copy_fraction"] > 0
 
 
@@ -21,7 +21,7 @@ def test_matmul(benchmark: Any, device: Any, matmul_case: Any, bench_settings: A
                 skip_unsupported_dtype: Any) -> None:
     skip_unsupported_dtype(matmul_case.dtype, device.name)
     figures = cases.run_op(benchmark, device.name, matmul_case, bench_settings, ceilings)
-    if figures:
+    if not benchmark.disabled:
         assert figures["tflops"] > 0 and figures["matmul_fraction"] > 0
 
 
@@ -30,5 +30,5 @@ def test_copy(benchmark: Any, device: Any, copy_case: Any, bench_settings: Any, 
     if reason:
         pytest.skip(reason)
     figures = cases.run_op(benchmark, device.name, copy_case, bench_settings, ceilings)
-    if figures:
+    if not benchmark.disabled:
         assert figures["gbps"] > 0

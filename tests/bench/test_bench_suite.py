@@ -52,8 +52,8 @@ def test_benchmark_disable_runs_every_case_once(tmp_path: Path) -> None:
     proc = run_pytest([*WORKLOAD_CASES, "--benchmark-disable", "-q", "-p", "no:randomly"], tmp_path)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
-    # 3 creation + 5 elementwise + 1 matmul + 1 copy + 1 XOR + 2 MNIST pipelines; 4 copies and 2 pipelines need CUDA
-    assert "13 passed, 6 skipped" in out, out
+    # 3 creation + 5 elementwise + 1 matmul + 1 copy + 1 XOR + 3 MNIST pipelines; 4 copies and cuda-graph need CUDA
+    assert "14 passed, 5 skipped" in out, out
     assert "failed" not in out and "error" not in out.lower().replace("-w error", "")
     assert "copy-h2d-pinned needs a CUDA device" in out  # skipped with the exact reason
     assert "mnist cuda-graph (CUDA graph capture) needs a CUDA device" in out

@@ -5,6 +5,10 @@ Any test that takes a ``device`` argument runs once per configured device (``ben
 ``cuda:0`` and ``cuda:1`` stand side by side in one pytest-benchmark group. A device that cannot be
 used is skipped with the exact reason, or replaced by the fallback device with a loud note that also
 goes into every benchmark's ``extra_info``.
+
+Targets (``extra_info["targets"]``, see :mod:`gpubench.workloads.targets`) are verdicts: after the other
+summaries a "gpubench targets" table shows each as met / missed / not measured, and the run's exit status
+does not depend on them unless ``--gpubench-targets=enforce`` is given.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from gpubench.devices import (
     why_unusable,
 )
 from gpubench.results import device_identity, environment, new_run_id
+from gpubench.workloads.targets import Target, fmt, targets_of
 
 if TYPE_CHECKING:
     import torch
@@ -39,6 +44,8 @@ _PROBE_KEY = pytest.StashKey[CudaProbe]()
 _CONFIG_KEY = pytest.StashKey[Config]()
 _RUN_KEY = pytest.StashKey[str]()
 _NOTES_KEY = pytest.StashKey[list[str]]()
+_TARGETS_KEY = pytest.StashKey[list["CaseTarget"]]()
+TARGET_MODES = ("report", "enforce")
 
 MARKERS = {
     "gpu": "needs at least one usable CUDA GPU (skipped otherwise, naming why)",
@@ -83,6 +90,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="LIST",
         default=None,
         help="devices to run on, e.g. cuda:0,cuda:1 or cpu (default: the config's bench.devices, else dl.device)",
+    )
+    group.addoption(
+        "--gpubench-targets",
+        choices=TARGET_MODES,
+        default="report",
+        help="report: show the cases' targets as met/missed, exit status unaffected (default); "
+        "enforce: a missed target makes the run exit 1",
     )
 
 
@@ -358,10 +372,95 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [f"gpubench: devices {', '.join(cfg.bench_devices())}; config {files}"]
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+def _print_notes(terminalreporter: Any, config: pytest.Config) -> None:
     notes = config.stash.get(_NOTES_KEY, [])
     if notes:
         terminalreporter.section("gpubench notes", sep="=", yellow=True, bold=True)
         for note in notes:
             terminalreporter.write_line(note, yellow=True, bold=note.startswith("FALLBACK"))
+
+
+# --- targets: verdicts, enforced only on request -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseTarget:
+    """One target recorded by one case (``case``: the test name with its parameters)."""
+
+    case: str
+    device: str
+    target: Target
+
+    def describe(self) -> str:
+        return f"{self.case} on {self.device}: {self.target.describe()}"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Collect the targets the case recorded (timed or under ``--benchmark-disable``)."""
+    bench = getattr(item, "funcargs", {}).get("benchmark")
+    extra = getattr(bench, "extra_info", None)
+    if not isinstance(extra, dict) or not extra.get("targets"):
+        return
+    device = str(extra.get("device") or "-")
+    found = item.config.stash.setdefault(_TARGETS_KEY, [])
+    found.extend(CaseTarget(item.name, device, t) for t in targets_of(extra))
+
+
+def missed_targets(config: pytest.Config) -> list[CaseTarget]:
+    collected = config.stash.get(_TARGETS_KEY, [])
+    return [c for c in collected if c.target.met is False]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if session.config.getoption("--gpubench-targets", default="report") != "enforce":
+        return
+    if missed_targets(session.config) and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+TARGET_HEADERS = ("case", "device", "target", "wanted", "measured", "verdict", "source")
+
+
+def format_targets_table(rows: list[CaseTarget]) -> list[str]:
+    """Text lines of the targets table, one row per recorded target."""
+    cells = []
+    for row in rows:
+        t = row.target
+        measured = "-" if t.measured is None else f"{fmt(t.measured)} {t.unit}"
+        verdict = t.status if t.measured is not None or not t.note else f"{t.status}: {t.note}"
+        cells.append((row.case, row.device, t.name, f"{t.comparison} {fmt(t.wanted)} {t.unit}", measured,
+                      verdict, t.source))
+    widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(TARGET_HEADERS)]
+
+    def line(values: tuple[str, ...]) -> str:
+        return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
+
+    return [line(TARGET_HEADERS), "-" * len(line(TARGET_HEADERS)), *(line(c) for c in cells)]
+
+
+@pytest.hookimpl(wrapper=True)  # after every other summary: pytest-benchmark's and the throughput table
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> Any:
+    try:
+        return (yield)
+    finally:  # also when pytest-benchmark's --benchmark-compare-fail raises its PerformanceRegression
+        _print_targets(terminalreporter, config)
+        _print_notes(terminalreporter, config)
+
+
+def _print_targets(terminalreporter: Any, config: pytest.Config) -> None:
+    collected = config.stash.get(_TARGETS_KEY, [])
+    if not collected:
+        return
+    mode = config.getoption("--gpubench-targets", default="report")
+    terminalreporter.write_sep("-", f"gpubench targets (--gpubench-targets={mode})")
+    for text in format_targets_table(collected):
+        terminalreporter.write_line(text)
+    lost = missed_targets(config)
+    if mode == "enforce":
+        for row in lost:
+            terminalreporter.write_line(f"gpubench target missed (enforced): {row.describe()}", red=True, bold=True)
+    elif lost:
+        terminalreporter.write_line(
+            f"gpubench targets: {len(lost)} missed, reported only (exit status unaffected; "
+            "--gpubench-targets=enforce makes a missed target fail the run)", yellow=True)

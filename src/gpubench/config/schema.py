@@ -98,7 +98,7 @@ class BenchSection:
     )
     mnist_rounds: int = _opt("timed rounds (epochs) per MNIST pipeline case", 2, min=1)
     mnist_pipelines: tuple[str, ...] = _opt(
-        "MNIST input pipelines compared (resident-bf16 and cuda-graph run on CUDA devices only)",
+        "MNIST input pipelines compared (cuda-graph runs on CUDA devices only)",
         ("dataloader", "resident", "resident-bf16", "cuda-graph"),
         choices=("dataloader", "resident", "resident-bf16", "cuda-graph"),
     )

@@ -55,6 +55,17 @@ def dtype_skip_reason(dtype: str, device: str, probe: Any) -> str | None:
     return dtype_support(parse_device(device), probe).get(dtype)
 
 
+def timed_median(benchmark: Any, what: str) -> float | None:
+    """The case's median seconds; None only under ``--benchmark-disable``. A timed run without timing
+    is a broken case, not a slow one: it fails here instead of silently skipping its figures and targets."""
+    median = median_seconds(benchmark)
+    if median is None and not getattr(benchmark, "disabled", False):
+        msg = (f"{what}: the benchmark ran but recorded no timing, so its figures and targets are missing. "
+               "Fix: the case must time its work through gpubench.timing.DeviceTimer.run")
+        raise RuntimeError(msg)
+    return median
+
+
 def _cache_plan(case: OpCase, device: str, bench: Any) -> tuple[int, Any]:
     """``(input sets to rotate through, L2 flush buffer or None)`` for the case on ``device``."""
     if not case.memory_bound or bench.cache_policy == "warm" or case.workload in tensor_ops.CREATION_OPS:
@@ -73,7 +84,7 @@ def run_op(benchmark: Any, device: str, case: OpCase, bench: Any, ceilings: Ceil
     timer = make_timer(device, bench)
     timer.run(benchmark, prepared.fn, prepared.inputs, rounds=bench.rounds, warmup_rounds=bench.warmup_rounds,
               device_only=case.device_only, l2_flush_buffer=flush)
-    median = median_seconds(benchmark)
+    median = timed_median(benchmark, case.id)
     if median is None:  # --benchmark-disable: ran once, nothing timed
         return {}
     ceilings.observe(case, device, median)
@@ -102,7 +113,7 @@ def run_xor(benchmark: Any, device: str, bench: Any) -> dict[str, Any]:
         benchmark, train, rounds=bench.xor_rounds, warmup_rounds=bench.warmup_rounds, device_only=False,
         iterations=1, warmup_call=lambda: xor.train_batched(seeds, 5, device),
     )
-    summary: dict[str, Any] = results[-1].summary(median_seconds(benchmark))
+    summary: dict[str, Any] = results[-1].summary(timed_median(benchmark, "xor"))
     benchmark.extra_info.update(summary)
     return summary
 
@@ -125,9 +136,15 @@ def mnist_data_for(data_section: Any) -> Any:
 
 @dataclass
 class PipelineRecord:
-    """Images/s of each MNIST pipeline per device in this session (for the resident/dataloader ratio)."""
+    """Images/s and validation accuracy of each MNIST pipeline per device in this session (for the
+    resident/dataloader speed ratio and the bf16/f32 accuracy effect)."""
 
     images_per_s: dict[tuple[str, str], float] = field(default_factory=dict)
+    val_accuracy: dict[tuple[str, str], float] = field(default_factory=dict)
+
+
+# The pipeline whose accuracy a mixed-precision pipeline is compared with: same model, seed, data and steps.
+F32_REFERENCE = {"resident-bf16": "resident"}
 
 
 def run_mnist(
@@ -139,14 +156,18 @@ def run_mnist(
     ceilings: Ceilings,
     record: PipelineRecord,
 ) -> dict[str, Any]:
-    """Time ``bench.mnist_rounds`` training epochs of one pipeline, then its time split and memory."""
+    """Time ``bench.mnist_rounds`` training epochs of one pipeline, then its accuracy, time split and memory.
+
+    Returns the figures put in ``extra_info``; under ``--benchmark-disable`` only the accuracy ones (the
+    model was trained once, untimed). ``not_measured`` maps a comparison figure that is absent to why.
+    """
     from gpubench.workloads import mnist
 
     trainer = mnist.Trainer(data, device, pipeline, batch_size=bench.mnist_batch_size, limit=bench.mnist_limit,
                             num_workers=bench.mnist_num_workers)
     benchmark.group = f"mnist-epoch-{trainer.n_train}"
     benchmark.extra_info.update({
-        "workload": f"mnist-{pipeline}", "pipeline": pipeline, "dtype": "bf16" if "bf16" in pipeline else "f32",
+        "workload": f"mnist-{pipeline}", "pipeline": pipeline, "dtype": trainer.compute_dtype,
         "size": trainer.n_train, "batch_size": bench.mnist_batch_size,
         "flops": trainer.n_train * mnist.TRAIN_FLOPS_PER_IMAGE, "bytes": 0,
         "data_source": data.source.as_dict(),
@@ -161,25 +182,53 @@ def run_mnist(
     make_timer(device, bench).run(benchmark, one_epoch, rounds=bench.mnist_rounds,
                                   warmup_rounds=bench.warmup_rounds, device_only=False, iterations=1,
                                   warmup_call=lambda: trainer.warmup(5))
-    median = median_seconds(benchmark)
-    if median is None:
-        return {}
-    images = sum(e.images for e in epochs[-bench.mnist_epochs:])
+    figures = _mnist_accuracy(trainer, device, pipeline, data, record, epochs)
+    median = timed_median(benchmark, f"mnist-{pipeline}")
+    if median is not None:
+        speed = _mnist_speed(trainer, device, pipeline, epochs[-bench.mnist_epochs:], median, ceilings, record)
+        figures["not_measured"].update(speed.pop("not_measured", {}))
+        figures.update(speed)
+    benchmark.extra_info.update(figures)
+    return figures
+
+
+def _mnist_accuracy(trainer: Any, device: str, pipeline: str, data: Any, record: PipelineRecord,
+                    epochs: list[Any]) -> dict[str, Any]:
+    """Validation accuracy after the timed rounds and, for bf16, its difference from the f32 run (points)."""
+    val_accuracy, val_loss = trainer.evaluate("test")
+    record.val_accuracy[(device, pipeline)] = val_accuracy
+    figures: dict[str, Any] = {"val_accuracy": val_accuracy, "val_loss": val_loss, "not_measured": {}}
+    if epochs:
+        figures["train_loss_last_round"] = epochs[-1].loss
+    reference = F32_REFERENCE.get(pipeline)
+    if reference is None:
+        return figures
+    baseline = record.val_accuracy.get((device, reference))
+    if not data.source.real:
+        figures["not_measured"]["accuracy_vs_f32_pts"] = f"{data.source.kind} data: accuracy means nothing"
+    elif baseline is None:
+        figures["not_measured"]["accuracy_vs_f32_pts"] = f"no {reference} run on {device} earlier in this session"
+    else:
+        figures["accuracy_vs_f32_pts"] = 100.0 * (val_accuracy - baseline)
+        figures["f32_reference"] = {"pipeline": reference, "val_accuracy": baseline}
+    return figures
+
+
+def _mnist_speed(trainer: Any, device: str, pipeline: str, epochs: list[Any], median: float, ceilings: Ceilings,
+                 record: PipelineRecord) -> dict[str, Any]:
+    """Images/s, GFLOP/s and its matmul fraction, the time split, memory and the speedup over the DataLoader."""
+    from gpubench.workloads import mnist
+
+    images = sum(e.images for e in epochs)
     images_per_s = images / median
     gflops = mnist.gflops(images, median)
-    figures: dict[str, Any] = {
-        "items": images,
-        "images_per_s": images_per_s,
-        "items_per_s": images_per_s,
-        "flops": images * mnist.TRAIN_FLOPS_PER_IMAGE,
-        "gflops": gflops,
-        "tflops": gflops / 1e3,
-        "train_loss_last_round": epochs[-1].loss,
-        "data_source": data.source.as_dict(),
-    }
     ceiling = ceilings.matmul(device, "f32")
-    figures["matmul_fraction"] = gflops / 1e3 / ceiling.rate
-    figures["ceilings"] = {"matmul": ceiling.as_dict() | {"key": "matmul-f32"}}
+    figures: dict[str, Any] = {
+        "items": images, "images_per_s": images_per_s, "items_per_s": images_per_s,
+        "flops": images * mnist.TRAIN_FLOPS_PER_IMAGE, "gflops": gflops, "tflops": gflops / 1e3,
+        "matmul_fraction": gflops / 1e3 / ceiling.rate,
+        "ceilings": {"matmul": ceiling.as_dict() | {"key": "matmul-f32"}},
+    }
     if pipeline != "cuda-graph":
         split = trainer.epoch_instrumented()
         total = sum(split.phases.values())
@@ -191,5 +240,6 @@ def run_mnist(
     baseline = record.images_per_s.get((device, "dataloader"))
     if pipeline != "dataloader" and baseline:
         figures["speedup_vs_dataloader"] = images_per_s / baseline
-    benchmark.extra_info.update(figures)
+    elif pipeline != "dataloader":
+        figures["not_measured"] = {"speedup_vs_dataloader": f"no dataloader run on {device} earlier in this session"}
     return figures
