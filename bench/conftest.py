@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import shlex
 import warnings
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -34,6 +36,12 @@ def benchmark_storage(config: pytest.Config) -> Path:
     return results / "benchmarks"
 
 
+def _storage_given(config: pytest.Config) -> bool:
+    """--benchmark-storage was typed (on the command line, in PYTEST_ADDOPTS or addopts), even as its default."""
+    words = [*config.invocation_params.args, *shlex.split(os.environ.get("PYTEST_ADDOPTS", "")), *config.getini("addopts")]
+    return any(w == "--benchmark-storage" or w.startswith("--benchmark-storage=") for w in words)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # pytest-benchmark's notes ("Can't compare: no saved run yet", "machine_info is different": expected
     # when devices, drivers or configs are compared) are warnings; under filterwarnings=error they would
@@ -45,7 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("filterwarnings", "default::pytest_benchmark.logger.PytestBenchmarkWarning")
     # pytest-benchmark reads these in its own pytest_configure, which is trylast: this one runs first.
     option = config.option
-    if getattr(option, "benchmark_storage", DEFAULT_STORAGE) == DEFAULT_STORAGE:
+    if getattr(option, "benchmark_storage", DEFAULT_STORAGE) == DEFAULT_STORAGE and not _storage_given(config):
         option.benchmark_storage = f"file://{benchmark_storage(config)}"
     disabled = getattr(option, "benchmark_disable", False) and not getattr(option, "benchmark_enable", False)
     if not disabled and not getattr(option, "benchmark_skip", False):
@@ -53,6 +61,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
         # What --benchmark-autosave stores: "<commit>_<time>" names the saved file.
         option.benchmark_autosave = option.benchmark_autosave or get_tag()
+        # Every round is kept (stats.data), so `gpubench report` compares runs on their rounds
+        # (Mann-Whitney U, bootstrap) instead of estimating the spread from the summary.
+        option.benchmark_save_data = True
 
 
 # Warnings-as-errors is for gpubench's own code (the library and these cases). A warning from torch, NCCL,
