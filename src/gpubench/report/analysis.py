@@ -23,7 +23,19 @@ if TYPE_CHECKING:
     from gpubench.report.load import LoadedRuns, SampleKey
 
 # what trend_table and outlier_table add about each comparison
-COMPARISON_COLUMNS = ("ratio", "ratio_low", "ratio_high", "p_value", "verdict", "comparison", "method")
+# (``result``: the :class:`~gpubench.report.compare.Comparison` itself, for :func:`~gpubench.report.fdr.control_fdr`)
+COMPARISON_COLUMNS = (
+    "ratio",
+    "ratio_low",
+    "ratio_high",
+    "p_value",
+    "verdict",
+    "comparison",
+    "method",
+    "result",
+)
+# a GPU's latest run is compared with the median run of its previous BASELINE_RUNS runs
+BASELINE_RUNS = 5
 
 
 def device_sort_key(device: str, configured: Sequence[str] = ()) -> tuple[int, int, int, str]:
@@ -101,7 +113,9 @@ def _run_vs_run(frame: pd.DataFrame, run_id: str, device: str) -> pd.DataFrame:
         rows.drop_duplicates("run_id").sort_values(["run_time", "run_id"], kind="stable")["run_id"].tolist()
     )
     previous = [r for r in order if r != run_id]
-    table: pd.DataFrame = pd.DataFrame({"unit": rows[rows["run_id"] == run_id].groupby("bench")["throughput_unit"].first()})
+    table: pd.DataFrame = pd.DataFrame(
+        {"unit": rows[rows["run_id"] == run_id].groupby("bench")["throughput_unit"].first()}
+    )
     table[run_id] = rows[rows["run_id"] == run_id].groupby("bench")["throughput"].mean()
     columns = [run_id]
     if previous:
@@ -140,6 +154,7 @@ def comparison_cells(result: Comparison | None) -> dict[str, Any]:
         "verdict": result.verdict,
         "comparison": result.describe(),
         "method": result.method,
+        "result": result,
     }
 
 
@@ -148,12 +163,17 @@ def trend_table(
     regression_pct: float,
     samples: Mapping[SampleKey, tuple[float, ...]] | None = None,
     rule: NoiseRule | None = None,
+    baseline_runs: int = BASELINE_RUNS,
 ) -> pd.DataFrame:
-    """Each benchmark on each GPU (by UUID) across runs: the latest run's rounds against the previous run's.
+    """Each benchmark on each GPU (by UUID) across runs: the latest run's rounds against its baseline's.
 
-    ``change_pct`` > 0 means slower (ratio of medians); ``regression`` is True only when the comparison
-    (:func:`~gpubench.report.compare.compare` under ``rule``, on the raw rounds in ``samples`` where saved,
-    else the stats block) finds the latest run significantly slower by more than ``regression_pct``.
+    The baseline is the median run (by median time) of the previous ``baseline_runs`` runs: the previous
+    run when there is only one, and a GPU slow for its last few runs is still compared with how it was
+    before (columns ``previous_run``, ``previous_median_s``; ``baseline_runs``: how many it was chosen
+    from). ``change_pct`` > 0 means slower (ratio of medians); ``regression`` is True only when the
+    comparison (:func:`~gpubench.report.compare.compare` under ``rule``, on the raw rounds in ``samples``
+    where saved, else the stats block) finds the latest run significantly slower by more than
+    ``regression_pct`` (before :func:`~gpubench.report.fdr.control_fdr` withdraws what noise explains).
     """
     import pandas as pd
 
@@ -168,6 +188,7 @@ def trend_table(
         "history",
         "previous_run",
         "previous_median_s",
+        "baseline_runs",
         "latest_run",
         "latest_median_s",
         "change_pct",
@@ -178,7 +199,7 @@ def trend_table(
         empty: pd.DataFrame = pd.DataFrame(columns=columns)
         return empty
     out = [
-        _trend_row(key, history, regression_pct, samples, rule)
+        _trend_row(key, history, regression_pct, samples, rule, baseline_runs)
         for key, history in sorted(_run_history(frame).items())
     ]
     table: pd.DataFrame = pd.DataFrame(out, columns=columns)
@@ -213,6 +234,7 @@ def _trend_row(
     regression_pct: float,
     samples: Mapping[SampleKey, tuple[float, ...]] | None,
     rule: NoiseRule | None,
+    baseline_runs: int,
 ) -> dict[str, Any]:
     group, case, uuid = key
     latest = history[-1]
@@ -227,6 +249,7 @@ def _trend_row(
         "history": " → ".join(format_seconds(h["median_s"]) for h in history),
         "previous_run": None,
         "previous_median_s": math.nan,
+        "baseline_runs": 0,
         "latest_run": latest["run_id"],
         "latest_median_s": float(latest["median_s"]),
         "change_pct": math.nan,
@@ -234,10 +257,19 @@ def _trend_row(
     }
     result = None
     if len(history) >= 2:
-        previous = history[-2]
-        result = compare(rounds_of(previous, samples), rounds_of(latest, samples), regression_pct, rule)
+        window = history[-1 - max(1, baseline_runs) : -1]
+        # the median run of the window (the lower middle one of an even count)
+        previous = sorted(window, key=lambda h: float(h["median_s"]))[(len(window) - 1) // 2]
+        names = (
+            "previous run" if len(window) == 1 else f"baseline run (median of {len(window)})",
+            "latest run",
+        )
+        result = compare(
+            rounds_of(previous, samples), rounds_of(latest, samples), regression_pct, rule, names
+        )
         row.update(
             previous_run=previous["run_id"],
+            baseline_runs=len(window),
             previous_median_s=float(previous["median_s"]),
             change_pct=(float(latest["median_s"]) / float(previous["median_s"]) - 1.0) * 100.0,
             regression=result.flagged,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from gpubench.config import ReportSection
 from gpubench.report.analysis import (
+    BASELINE_RUNS,
     bench_label,
     missed_targets,
     outlier_table,
@@ -18,6 +19,7 @@ from gpubench.report.analysis import (
     trend_table,
 )
 from gpubench.report.compare import NoiseRule
+from gpubench.report.fdr import FdrControl, control_fdr
 from gpubench.report.load import LoadedRuns, load_runs
 from gpubench.report.model import Plot, Report, Table
 from gpubench.report.pages import gpu_pages
@@ -59,6 +61,7 @@ def build_report(
     ratios = ratio_table(frame, configured_devices)
     trends = trend_table(frame, settings.regression_pct, loaded.samples, rule)
     outliers = outlier_table(frame, settings.outlier_pct, loaded.samples, rule)
+    fdr = control_fdr(((trends, "regression"), (outliers, "outlier")), rule.fdr)
     pages = gpu_pages(loaded, trends, outliers)
     chosen = benchmark or settings.benchmark or None
     timeline = choose_timeline_benchmark(frame, loaded.results_dir, chosen) if not frame.empty else None
@@ -68,7 +71,7 @@ def build_report(
         "outlier": int(outliers["outlier"].sum()) if not outliers.empty else 0,
         "missed-target": missed_targets(frame),
     }
-    summary = _summary(loaded, settings, rule, (trends, outliers), findings, len(pages))
+    summary = _summary(loaded, settings, rule, (trends, outliers), findings, len(pages), fdr)
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     return Report(
         generated=now,
@@ -88,13 +91,15 @@ def build_report(
     )
 
 
-def noise_rule(settings: ReportSection, alpha: float | None = None) -> NoiseRule:
-    """The comparison rule: ``alpha`` (``gpubench report --alpha``) when given, else ``report.alpha``,
-    ``report.min_rounds`` and ``report.max_spread`` where the configuration defines them, else the defaults
-    of :class:`~gpubench.report.compare.NoiseRule` (alpha 0.01, 5 rounds, IQR/median 0.25)."""
+def noise_rule(settings: ReportSection, alpha: float | None = None, fdr: float | None = None) -> NoiseRule:
+    """The comparison rule: ``alpha`` and ``fdr`` (``gpubench report --alpha``, ``--fdr``) when given, else
+    ``report.alpha``, ``report.fdr``, ``report.min_rounds`` and ``report.max_spread`` where the configuration
+    defines them, else the defaults of :class:`~gpubench.report.compare.NoiseRule` (alpha 0.01, FDR 0.05,
+    5 rounds, IQR/median 0.25)."""
     default = NoiseRule()
     return NoiseRule(
         alpha=float(alpha if alpha is not None else getattr(settings, "alpha", default.alpha)),
+        fdr=float(fdr if fdr is not None else getattr(settings, "fdr", default.fdr)),
         min_rounds=int(getattr(settings, "min_rounds", default.min_rounds)),
         max_spread=float(getattr(settings, "max_spread", default.max_spread)),
     )
@@ -127,8 +132,10 @@ def _summary(
     tables: tuple[pd.DataFrame, pd.DataFrame],
     findings: dict[str, int | None],
     devices: int,
+    fdr: FdrControl,
 ) -> tuple[str, ...]:
-    """The report's opening lines: what was read, how many regressions and outliers, what was skipped."""
+    """The report's opening lines: what was read, how many regressions and outliers (the first few named),
+    the false-discovery rate the flags control over how many comparisons, what was skipped."""
     frame = loaded.benchmarks
     bench_runs = frame["run_id"].nunique()
     verify_runs = loaded.verify["run_id"].nunique() if not loaded.verify.empty else 0
@@ -137,17 +144,41 @@ def _summary(
     lines = [
         f"{bench_runs} benchmark run(s), {verify_runs} verification run(s), {devices} device(s), "
         f"{len(frame)} benchmark rows",
-        f"{findings['regression']} regression(s) (significantly slower than the previous run, "
-        f"p < {rule.alpha:g}, and by more than {settings.regression_pct:g}%)",
-        f"{findings['outlier']} outlier(s) (significantly slower than a same-model sibling, "
-        f"p < {rule.alpha:g}, and > {settings.outlier_pct:g}% below the siblings' median)",
+        f"{findings['regression']} regression(s) (significantly slower than the GPU's baseline run, "
+        f"and by more than {settings.regression_pct:g}%)",
+        *_named(tables[0], "regression", "REGRESSION"),
+        f"{findings['outlier']} outlier(s) (significantly slower than a same-model sibling on any host, "
+        f"and > {settings.outlier_pct:g}% below the siblings' median)",
+        *_named(tables[1], "outlier", "OUTLIER"),
+        f"{fdr.describe()}; each flag also needs p < {rule.alpha:g}",
     ]
     if noisy:
         lines.append(f"{noisy} comparison(s) too noisy to make (see their verdicts)")
     if missed is not None:
         lines.append(f"{missed} missed target(s) in the latest runs")
-    lines.append(f"{len(loaded.warnings)} file(s) or entries skipped" if loaded.warnings else "no damaged files")
+    lines.append(
+        f"{len(loaded.warnings)} file(s) or entries skipped" if loaded.warnings else "no damaged files"
+    )
     return tuple(lines)
+
+
+NAMED = 5
+
+
+def _named(table: pd.DataFrame, flag: str, word: str) -> list[str]:
+    """The first :data:`NAMED` flagged rows of ``table``, worst first, one line each naming GPU and host."""
+    if table.empty or not table[flag].any():
+        return []
+    column = "change_pct" if flag == "regression" else "deficit_pct"
+    flagged = table[table[flag]].sort_values(column, ascending=False, kind="stable")
+    lines = [
+        f"  {word} {r['host']} {r['device']} ({cell(r['gpu_name'])}, {r['gpu_uuid']}): "
+        f"{bench_label(r['group'], r['case'])} {format_pct(r['ratio'] * 100 - 100, signed=True)} slower"
+        for _, r in flagged.head(NAMED).iterrows()
+    ]
+    if len(flagged) > NAMED:
+        lines.append(f"  … and {len(flagged) - NAMED} more (see the tables)")
+    return lines
 
 
 def _runs_rendered(loaded: LoadedRuns) -> Table:
@@ -223,9 +254,11 @@ def _trend_rendered(trends: pd.DataFrame, pct: float, rule: NoiseRule) -> Table:
         flags.append(bool(r["regression"]))
     flagged = sum(flags)
     caption = (
-        f"{flagged} regression(s): the latest run's rounds significantly slower than the previous run's "
-        f"(p < {rule.alpha:g}) and its median more than {pct:g}% above, per GPU UUID. Verdicts give the ratio "
-        f"of medians (latest / previous) with its {(1 - rule.alpha) * 100:g}% interval."
+        f"{flagged} regression(s): the latest run's rounds significantly slower than the baseline run's "
+        f"(the median of the previous runs, up to {BASELINE_RUNS}; p < {rule.alpha:g} and within the "
+        f"Benjamini–Hochberg cutoff at FDR {rule.fdr:g}) and its median more than {pct:g}% above, per GPU "
+        f"UUID. Verdicts give the ratio of medians (latest / baseline) with its {(1 - rule.alpha) * 100:g}% "
+        "interval."
         if rows
         else "Only one run per benchmark and GPU so far: nothing to compare with."
     )
@@ -264,7 +297,8 @@ def _outlier_rendered(outliers: pd.DataFrame, pct: float, rule: NoiseRule) -> Ta
         flags.append(bool(r["outlier"]))
     caption = (
         f"{sum(flags)} outlier(s): throughput more than {pct:g}% below the median of same-model siblings, "
-        f"and rounds significantly slower (p < {rule.alpha:g}) than the nearest-to-median sibling's. "
+        f"and rounds significantly slower (p < {rule.alpha:g}, within the FDR {rule.fdr:g} cutoff) than the "
+        "nearest-to-median sibling's, on any host. "
         "Verdicts give the time ratio (this GPU / that sibling) with its interval."
         if rows
         else "No GPU model with two or more GPUs on the same benchmark: nothing to compare."

@@ -43,6 +43,18 @@ def significance(text: str) -> float:
     return value
 
 
+def false_discovery_rate(text: str) -> float:
+    """``--fdr 0.05``: a false-discovery rate between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value < 1.0:
+        msg = f"--fdr {text!r}: expected a number between 0 and 1, e.g. 0.05"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``gpubench report`` (the CLI adds --config, --results-dir, --set... itself)."""
     parser.add_argument(
@@ -73,6 +85,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=significance,
         default=None,
         help="significance level a regression or outlier flag needs (default 0.01)",
+    )
+    parser.add_argument(
+        "--fdr",
+        metavar="Q",
+        type=false_discovery_rate,
+        default=None,
+        help="false-discovery rate the report's flags control over all its comparisons (every GPU x "
+        "benchmark trend and outlier test), by Benjamini-Hochberg; the summary states it (default 0.05)",
     )
 
 
@@ -110,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
             _explicit_devices(config),
             benchmark=getattr(args, "benchmark", None),
             loaded=loaded,
-            rule=noise_rule(settings, getattr(args, "alpha", None)),
+            rule=noise_rule(settings, getattr(args, "alpha", None), getattr(args, "fdr", None)),
         )
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -27,6 +27,7 @@ Pure Python and numpy (for the bootstrap); scipy is not needed.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,8 @@ from dataclasses import dataclass
 from typing import Any
 
 DEFAULT_ALPHA = 0.01
+# the false-discovery rate a report's flags control over all its comparisons (Benjamini-Hochberg)
+DEFAULT_FDR = 0.05
 MIN_ROUNDS = 5
 # torch.utils.benchmark warns at IQR/median 0.1 and, above 0.25, of "significant environmental influence"
 MAX_SPREAD = 0.25
@@ -51,9 +54,11 @@ ADVICE = (
 
 @dataclass(frozen=True)
 class NoiseRule:
-    """How sure a comparison must be: significance level, least rounds, largest IQR/median."""
+    """How sure a comparison must be: significance level, least rounds, largest IQR/median, and the
+    false-discovery rate ``fdr`` a whole report's flags control (see :mod:`gpubench.report.fdr`)."""
 
     alpha: float = DEFAULT_ALPHA
+    fdr: float = DEFAULT_FDR
     min_rounds: int = MIN_ROUNDS
     max_spread: float = MAX_SPREAD
     resamples: int = RESAMPLES
@@ -141,7 +146,8 @@ class Comparison:
         if self.verdict == "too noisy":
             return f"too noisy to compare: {self.note}; {self.interval_text()}"
         if self.verdict == "within noise":
-            return f"within noise (±{self.noise_pct:.1f}%): {self.interval_text()}, {p}"
+            note = f" ({self.note})" if self.note else ""
+            return f"within noise (±{self.noise_pct:.1f}%): {self.interval_text()}, {p}{note}"
         if self.verdict == "within threshold":
             return (
                 f"within threshold ({self.change_pct:+.1f}%, limit {self.threshold_pct:.3g}%): "
@@ -149,6 +155,15 @@ class Comparison:
             )
         note = f" ({self.note})" if self.note else ""
         return f"{self.verdict} {self.change_pct:+.1f}%: {self.interval_text()}, {p}{note}"
+
+    def under_fdr(self, cutoff: float, fdr: float, comparisons: int) -> Comparison:
+        """This comparison once the report controls its false-discovery rate: unchanged when its p-value is
+        within the Benjamini–Hochberg ``cutoff`` (or it was not significant anyway), else "within noise",
+        saying it was significant alone but not among ``comparisons`` at FDR ``fdr``."""
+        if not self.significant or self.p_value <= cutoff:
+            return self
+        note = f"significant alone, not among {comparisons} comparisons at FDR {fdr:g}"
+        return dataclasses.replace(self, verdict="within noise", note=note)
 
 
 def compare(
