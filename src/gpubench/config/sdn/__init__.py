@@ -5,11 +5,12 @@ tables. This package holds the format and nothing else: ``errors`` (:class:`SdnE
 ``values`` (:class:`Document`, :class:`Table`, bare scalars, typed-table cells), ``lexer`` (bytes to
 logical lines: decoding, comments, indentation), ``lookalikes`` (TOML, YAML, JSON and ``echo``-written
 text, each named in its error), ``inline`` (the recursive-descent reader of one line:
-inline dicts and arrays, quoted strings, table cells), ``parser`` (the block parser that walks lines by
+inline dicts and arrays, quoted strings, table cells; ``fast`` reads the well-formed one-line cases with
+one compiled pattern per construct and hands anything else back to it), ``parser`` (the block parser that walks lines by
 indentation; :func:`parse`, :func:`loads`, :func:`load`) and ``writer`` (:func:`dumps`). It imports the
 standard library only, never the rest of gpubench, so that the configuration layer can read a file
 before anything heavy (torch, NVML) is imported; within it imports run errors → values → lexer →
-inline → parser, and writer uses values and lexer.
+fast → inline → parser, and writer uses values and lexer.
 
 Decisions where the SDN summary is silent (also pinned down by ``tests/config/test_sdn.py``; where the
 Simple project's spec, its parser and this reader differ is listed in ``docs/sdn.md``):

@@ -7,12 +7,14 @@ records where each value and key starts, which :class:`~.values.Document` hands 
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 from collections.abc import Callable
 from typing import Any
 
 from gpubench.config.sdn.errors import Location, SdnError
+from gpubench.config.sdn.fast import Fallback, Fast
 from gpubench.config.sdn.inline import Cell, Inline
 from gpubench.config.sdn.lexer import (
     DASH_RE,
@@ -37,6 +39,8 @@ from gpubench.config.sdn.values import (
     typed_cell,
 )
 
+# Builds a Location without the named tuple's Python-level __new__ (one per value and key: it adds up).
+_new_tuple = tuple.__new__
 # A statement whose key holds characters a bare key cannot: `my@key: x`, `a,b = [1]`.
 _NAMED_KEY_RE = re.compile(r"([^\s:=|]+)[ \t]*[:=|]")
 
@@ -51,6 +55,7 @@ class Parser:
         self.lines = logical_lines(text, source)
         self.pos = 0
         self.open_indents: list[int] = []
+        self.fast = Fast(source, self.locations, self.key_locations)
 
     def error(self, message: str, line: int, column: int, hint: str | None = None) -> SdnError:
         return SdnError(message, self.source, line, column, hint)
@@ -160,12 +165,12 @@ class Parser:
                 col += len(content) - len(rest)
                 if not rest:
                     self.pos += 1
-                    self.locations[item_path] = Location(self.source, line.number, col)
+                    self.locations[item_path] = _new_tuple(Location, (self.source, line.number, col))
                     items.append(None)
                     continue
                 content = rest
                 if ENTRY_RE.match(content) and not DASH_RE.match(content):
-                    self.locations[item_path] = Location(self.source, line.number, col)
+                    self.locations[item_path] = _new_tuple(Location, (self.source, line.number, col))
                     lines[self.pos] = Line(line.number, col - 1, content)
                     items.append(self.dict_block(col - 1, item_path, depth + 1))
                     continue
@@ -188,7 +193,7 @@ class Parser:
             problem = bad_item(content)
             if problem is not None:
                 raise self.error(problem[0], line.number, col + problem[1], problem[2])
-            self.locations[item_path] = Location(self.source, line.number, col)
+            self.locations[item_path] = _new_tuple(Location, (self.source, line.number, col))
             items.append(self.line_value(content, line.number, col, item_path, depth + 1, indent))
         self.open_indents.pop()
         return items
@@ -201,6 +206,10 @@ class Parser:
         With ``base_indent``, an inline dict or array may continue on the lines below.
         """
         if text[0] in '{["':
+            try:
+                return self.fast.whole(text, number, col, path, depth)
+            except Fallback:
+                pass  # read it again exactly: a value over several lines, or an error to report
             feed = None if base_indent is None or text[0] == '"' else self.continuation(base_indent)
             cursor = Inline(self, text, number, col, feed)
             value = cursor.value(path, depth)
@@ -270,14 +279,14 @@ class Parser:
                 indent + 1,
                 "remove one of the two entries or rename one",
             )
-        key_location = Location(self.source, number, indent + 1)
+        key_location = _new_tuple(Location, (self.source, number, indent + 1))
         self.key_locations[key_path] = key_location
         rest = content[match.end() :].lstrip(" \t")
         col = indent + 1 + len(content) - len(rest)
 
         if match.group(3):  # key |a, b|
             # The table's value starts at its opening '|'.
-            self.locations[key_path] = Location(self.source, number, indent + match.end())
+            self.locations[key_path] = _new_tuple(Location, (self.source, number, indent + match.end()))
             target[key] = self.named_table(content, match.end(), line, key_path, depth)
             return
         if match.group(2):  # key = ...
@@ -291,7 +300,7 @@ class Parser:
                     if rest
                     else "write {...} or [...] after '='",
                 )
-            self.locations[key_path] = Location(self.source, number, col)
+            self.locations[key_path] = _new_tuple(Location, (self.source, number, col))
             target[key] = self.line_value(rest, number, col, key_path, depth + 1, indent)
             return
         if not rest:  # key:  (+ indented block, or nothing)
@@ -302,8 +311,8 @@ class Parser:
             else:
                 target[key] = None
             return
-        self.locations[key_path] = Location(self.source, number, col)
-        if TABLE_RE.match(rest):
+        self.locations[key_path] = _new_tuple(Location, (self.source, number, col))
+        if rest[0] == "t" and TABLE_RE.match(rest):
             target[key] = self.typed_table(rest, line, col, key_path, depth)
             return
         target[key] = self.line_value(rest, number, col, key_path, depth + 1, indent)
@@ -364,9 +373,11 @@ class Parser:
         def row(text: str, row_number: int, col: int) -> dict[str, Any]:
             index = len(table)
             row_path = (*path, index)
-            self.locations[row_path] = Location(self.source, row_number, col)
-            cursor = self.cursor(text, row_number, col)
-            cells = cursor.named_cells(row_path, header, depth + 2)
+            self.locations[row_path] = _new_tuple(Location, (self.source, row_number, col))
+            try:
+                cells = self.fast.named_cells(text, row_number, col, row_path, header, depth + 2)
+            except Fallback:
+                cells = self.cursor(text, row_number, col).named_cells(row_path, header, depth + 2)
             if len(cells) != len(header):
                 raise self.error(
                     f"table row has {len(cells)} cells, expected {len(header)} ({', '.join(header)})",
@@ -374,10 +385,12 @@ class Parser:
                     col,
                     "add or remove cells; quote a cell that contains a comma",
                 )
-            for name, (_, start) in zip(header, cells, strict=True):
+            locations, source, values = self.locations, self.source, {}
+            for name, (value, start) in zip(header, cells, strict=True):
                 cell_path = (*row_path, name)
-                self.locations[cell_path] = Location(self.source, row_number, col + start)
-            return {name: value for name, (value, _) in zip(header, cells, strict=True)}
+                locations[cell_path] = _new_tuple(Location, (source, row_number, col + start))
+                values[name] = value
+            return values
 
         table = Table(fields=header)
         rest = content[close + 1 :].lstrip(" \t")
@@ -489,10 +502,10 @@ class Parser:
                 "add or remove cells; quote a str cell that contains a comma",
             )
         row_path = (*path, len(table))
-        self.locations[row_path] = Location(self.source, row_number, row_col)
+        self.locations[row_path] = _new_tuple(Location, (self.source, row_number, row_col))
         values = []
         for j, (kind, cell) in enumerate(zip(header, cells, strict=True)):
-            where = Location(self.source, row_number, cursor_col0 + cell.pos)
+            where = _new_tuple(Location, (self.source, row_number, cursor_col0 + cell.pos))
             cell_path = (*row_path, j)
             self.locations[cell_path] = where
             values.append(typed_cell(kind, cell.text, cell.quoted, where))
@@ -503,9 +516,19 @@ def parse(text: str, source: str = "<string>") -> Document:
     """Parse SDN text into a :class:`Document` (values plus where each came from).
 
     Raises :class:`SdnError` (and nothing else) for any text that is not valid SDN.
+
+    The cyclic garbage collector is paused while it reads (and restored after): reading allocates a few
+    objects per value and creates no cycles, and on a large file the collector's passes over the growing
+    document took a quarter of the time.
     """
-    parser = Parser(text, source)
-    value = parser.document()
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        parser = Parser(text, source)
+        value = parser.document()
+    finally:
+        if collecting:
+            gc.enable()
     return Document(value, parser.locations, parser.key_locations, source)
 
 

@@ -86,6 +86,13 @@ _MISSING = object()
 MAX_INT_DIGITS = 4000  # below CPython's int/str conversion limit (4300), which raises ValueError
 
 
+# One pass tells an integer from a float: the groups of a fraction (1), a leading-dot fraction (2) and an
+# exponent (3) are all unset for an integer. The same language as INT_RE | FLOAT_RE.
+_NUMBER_RE = re.compile(
+    r"[+-]?(?:" + _DIGITS + r"(\.(?:" + _DIGITS + r")?)?|(\.)" + _DIGITS + r")([eE][+-]?[0-9]+)?\Z"
+)
+
+
 def classify(text: str) -> Any:
     """Read a bare word: bool, null, int or float when it is exactly one, otherwise the string itself.
 
@@ -95,18 +102,20 @@ def classify(text: str) -> Any:
     if keyword is not _MISSING:
         return keyword
     if text[0] in "0123456789+-.":
-        if INT_RE.match(text):
-            digits = text.replace("_", "")
+        match = _NUMBER_RE.match(text)
+        if match is None:
+            return text
+        if match.lastindex is None:  # an integer
+            digits = text.replace("_", "") if "_" in text else text
             if len(digits) > MAX_INT_DIGITS:
                 msg = f"integer has {len(digits)} digits, more than the {MAX_INT_DIGITS} this reader accepts"
                 raise ValueError(msg)
             return int(digits)
-        if FLOAT_RE.match(text):
-            number = float(text.replace("_", ""))
-            if math.isinf(number):
-                msg = f"number {text} is too large for a 64-bit float"
-                raise ValueError(msg)
-            return number
+        number = float(text.replace("_", "") if "_" in text else text)
+        if math.isinf(number):
+            msg = f"number {text} is too large for a 64-bit float"
+            raise ValueError(msg)
+        return number
     return text
 
 
