@@ -9,6 +9,7 @@ and ignores ``CUDA_VISIBLE_DEVICES``, while PyTorch's ``cuda:N`` does neither.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from typing import Any, Final
@@ -223,3 +224,60 @@ def clock_event_reasons(handle: Any) -> int:
 def text(name: str, *args: Any) -> Any:
     """Call an NVML function that returns a string (bytes on old bindings) and give str or NA."""
     return _text(call(name, *args))
+
+
+# --- clock event reasons: names and bits from pynvml's own constants ----------------------------------------
+
+_REASON_PREFIXES = ("nvmlClocksEventReason", "nvmlClocksThrottleReason")  # newer names first (driver 535)
+_REASON_NOT_A_BIT = ("None", "All", "UserDefinedClocks")  # no reason, the union, an alias of 0x2
+
+
+def clock_event_reasons_from(bindings: Any) -> tuple[tuple[str, int], ...]:
+    """``(name, bit)`` of every single-bit clock event reason the bindings export, lowest bit first.
+
+    Names are nvidia-smi's ``clocks_event_reasons.<name>`` fields: the constant's suffix in snake case
+    (``nvmlClocksEventReasonSwPowerCap`` -> ``sw_power_cap``). The ``nvmlClocksEventReason*`` constants are
+    used; an nvidia-ml-py older than them gives the ``nvmlClocksThrottleReason*`` ones (same bits).
+    """
+    for prefix in _REASON_PREFIXES:
+        found: dict[int, str] = {}
+        for attr in sorted(dir(bindings)):
+            suffix = attr[len(prefix) :]
+            if not attr.startswith(prefix) or not suffix or suffix in _REASON_NOT_A_BIT:
+                continue
+            bit = getattr(bindings, attr)
+            if isinstance(bit, int) and bit > 0 and not bit & (bit - 1):
+                found.setdefault(bit, re.sub(r"(?<!^)(?=[A-Z])", "_", suffix).lower())
+        if found:
+            return tuple((name, bit) for bit, name in sorted(found.items()))
+    return ()
+
+
+def _pynvml_reasons() -> tuple[tuple[str, int], ...]:
+    try:
+        import pynvml  # constants only: importing does not load the NVML library
+    except Exception:  # nvidia-ml-py missing: every bit decodes as unknown_0x...
+        return ()
+    return clock_event_reasons_from(pynvml)
+
+
+CLOCK_EVENT_REASONS: Final[tuple[tuple[str, int], ...]] = _pynvml_reasons()
+"""``(name, bit)`` of NVML's clock event reasons (``nvidia-smi --query-gpu=clocks_event_reasons.*``)."""
+
+
+def clock_event_reason_bit(name: str) -> int:
+    """The bit of one clock event reason by its nvidia-smi name; 0 when the bindings do not export it."""
+    return next((bit for known, bit in CLOCK_EVENT_REASONS if known == name), 0)
+
+
+def decode_clock_event_reasons(mask: int) -> tuple[str, ...]:
+    """Names of the set bits of a clock-event-reasons mask, lowest bit first; unknown bits as ``unknown_0x...``."""
+    names = [name for name, bit in CLOCK_EVENT_REASONS if mask & bit]
+    rest = int(mask) & ~sum(bit for _, bit in CLOCK_EVENT_REASONS)
+    bit = 1
+    while rest > 0:
+        if rest & bit:
+            names.append(f"unknown_{bit:#x}")
+            rest &= ~bit
+        bit <<= 1
+    return tuple(names)

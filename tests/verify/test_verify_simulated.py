@@ -258,7 +258,8 @@ def _probes_ran(report: VerifyReport, device: str) -> None:
     compute = _readings(report, device, "compute")["results"]
     assert any(d["rel_error"] is not None for d in compute)
     burn = _readings(report, device, "under_load")
-    assert burn["samples"] >= 2 and burn["tflops"] and burn["peak_temp_c"] is not None
+    # the burn measured a rate (on a loaded cpu a tiny matmul may round to 0.000 TFLOP/s)
+    assert burn["samples"] >= 2 and burn["tflops"] is not None and burn["peak_temp_c"] is not None
     assert _readings(report, device, "perf_floor")["measured"]["matmul_tflops"]
     copies = _readings(report, device, "interconnect")
     assert copies["h2d_gbps"] and copies["link"]["gen"] is not None

@@ -4,8 +4,8 @@
 ``gpubench.distributed::<name>``), for ``verify`` ``results/verify/<run_id>.json`` and ``.xml``
 (``gpubench.verify/1`` with ``host`` and ``rank`` on every check).
 
-Imports: the standard library; :mod:`gpubench.results` (atomic writes) and :mod:`gpubench.verify`
-(the JUnit XML) inside functions.
+Imports: the standard library; :mod:`gpubench.results` (atomic writes), :mod:`gpubench.verify` (the JUnit
+XML) and ``pytest_benchmark.stats`` (the statistics of every row) inside functions.
 """
 
 from __future__ import annotations
@@ -222,34 +222,22 @@ def _ddp_rows(merged: Mapping[str, Any], rank0: Mapping[str, Any]) -> list[dict[
 
 
 def _stats(times: Sequence[float]) -> dict[str, Any]:
-    """pytest-benchmark's ``stats`` block from per-round seconds."""
-    import statistics
+    """pytest-benchmark's ``stats`` block from per-round seconds, computed by pytest-benchmark's own ``Stats``.
 
-    ts = sorted(times)
-    n = len(ts)
-    q1, q3 = (
-        (statistics.quantiles(ts, n=4)[0], statistics.quantiles(ts, n=4)[2]) if n >= 2 else (ts[0], ts[0])
-    )
-    mean = statistics.fmean(ts)
-    return {
-        "min": ts[0],
-        "max": ts[-1],
-        "mean": mean,
-        "stddev": statistics.stdev(ts) if n > 1 else 0.0,
-        "rounds": n,
-        "median": statistics.median(ts),
-        "iqr": q3 - q1,
-        "q1": q1,
-        "q3": q3,
-        "iqr_outliers": 0,
-        "stddev_outliers": 0,
-        "outliers": "0;0",
-        "ld15iqr": ts[0],
-        "hd15iqr": ts[-1],
-        "ops": 1.0 / mean if mean > 0 else 0.0,
-        "total": sum(ts),
-        "iterations": 1,
-    }
+    The same engine ``pytest bench`` rows come from (quartiles, Tukey fences, outlier counts), so the report
+    compares distributed rows and single-node rows computed one way. The layout is what pytest-benchmark's
+    ``Metadata.as_dict(include_data=True)`` saves: the fields, ``data`` (the rounds, as
+    ``--benchmark-save-data`` writes them) and ``iterations`` (1: each round is one timed call).
+    """
+    from pytest_benchmark.stats import Stats
+
+    stats = Stats()
+    for t in times:
+        stats.update(float(t))
+    block: dict[str, Any] = stats.as_dict()
+    block["data"] = list(stats.data)
+    block["iterations"] = 1
+    return block
 
 
 def _pytest_benchmark_version() -> str | None:

@@ -13,14 +13,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gpubench.metrics import STATS, UNIT_SUFFIXES
 from gpubench.report.columns import BENCHMARK_COLUMNS, as_dict, finite_number
 
 if TYPE_CHECKING:
     import pandas as pd
 
-# unit suffixes of telemetry metric names, longest first (``power_w`` + mean -> ``power_mean_w``)
-UNIT_SUFFIXES = ("bytes_per_s", "kb_per_s", "pct", "mhz", "bytes", "kbps", "mbps", "w", "j", "c", "s")
-STATS = ("mean", "max", "min", "p50", "p95", "p99")
+# unit suffixes and statistics of metric names: the one table's (``power_w`` + mean -> ``power_mean_w``).
+# TODO(issue 17 item 2): the tidy spelling should become the saved one, metrics.summary_key (``power_w_mean``),
+# reading old files through metrics.canonical_key; report/pages.py and report/text.py must change with it.
 # sampler summary keys kept as text columns, and keys that are not a property of the run
 TELEMETRY_TEXT = {
     "status": "telemetry_status",

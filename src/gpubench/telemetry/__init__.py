@@ -10,16 +10,16 @@ in the pipeline (workloads, bench, report, the CLI). The names re-exported here 
 
 from __future__ import annotations
 
+from gpubench.metrics import NVML_METRICS, PSUTIL_METRICS
 from gpubench.telemetry.nvml_source import (
     CLOCK_EVENT_REASONS,
     GPM_METRICS,
     GPM_MIN_SPACING_S,
-    NVML_METRICS,
     NvmlSource,
     decode_clock_event_reasons,
     driver_to_perf,
 )
-from gpubench.telemetry.psutil_source import MIN_CPU_WINDOW_S, PSUTIL_METRICS, PsutilSource
+from gpubench.telemetry.psutil_source import MIN_CPU_WINDOW_S, PsutilSource
 from gpubench.telemetry.registry import SOURCES, metric_docs, source_for
 from gpubench.telemetry.sampler import CLOCK, DEFAULT_INTERVAL_MS, DEFAULT_INTERVAL_S, Sampler
 from gpubench.telemetry.source import (

@@ -1,9 +1,10 @@
 """One GPU through NVML: utilization, memory, power, energy, clocks, temperature, PCIe, clock event reasons
 and, on GPUs that support it (Hopper and newer), the GPM metrics.
 
-The source of every ``cuda:N`` device, found by its UUID. Each metric names its unit and the
-``nvidia-smi --query-gpu`` field it matches, so a number can be checked by hand. Imports
-:mod:`gpubench.nvml` (the bindings) and :mod:`.source`; never torch.
+The source of every ``cuda:N`` device, found by its UUID. Its metrics are :data:`gpubench.metrics.NVML_METRICS`
+(each names its unit, the ``nvidia-smi --query-gpu`` field it matches and the NVML call), so a number can be
+checked by hand. Imports :mod:`gpubench.nvml` (the bindings, the clock event reasons), :mod:`gpubench.metrics`
+and :mod:`.source`; never torch.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from gpubench import nvml
+from gpubench.metrics import NVML_METRICS
 from gpubench.telemetry.source import (
     SYSTEM_CLOCK,
     Clock,
-    Metric,
     Reading,
     SourceLost,
     TelemetrySource,
@@ -27,112 +28,9 @@ from gpubench.telemetry.source import (
 GPM_MIN_SPACING_S = 0.1
 """GPM metrics are computed from two GPM samples; NVML wants them more than 100 ms apart."""
 
-NVML_METRICS: tuple[Metric, ...] = (
-    Metric(
-        "gpu_util_pct",
-        "%",
-        "share of time one or more kernels ran; mean of the driver's buffered samples "
-        "(nvmlDeviceGetSamples) taken since the previous reading, else nvmlDeviceGetUtilizationRates",
-        "utilization.gpu",
-    ),
-    Metric(
-        "mem_util_pct",
-        "%",
-        "share of time device memory was read or written (same sources as gpu_util_pct)",
-        "utilization.memory",
-    ),
-    Metric(
-        "mem_used_bytes",
-        "bytes",
-        "device memory in use by allocations, reserved memory excluded "
-        "(nvmlDeviceGetMemoryInfo v2; v1 where v2 is missing, which counts reserved memory as used)",
-        "memory.used",
-    ),
-    Metric(
-        "mem_reserved_bytes",
-        "bytes",
-        "memory the driver and firmware reserve (v2 memory info only)",
-        "memory.reserved",
-    ),
-    Metric("power_w", "W", "board power draw (nvmlDeviceGetPowerUsage, milliwatts / 1000)", "power.draw"),
-    Metric(
-        "energy_j",
-        "J",
-        "total energy since the driver loaded (nvmlDeviceGetTotalEnergyConsumption, "
-        "millijoules / 1000; Volta and newer); no nvidia-smi --query-gpu field exists for it",
-        "",
-        "counter",
-    ),
-    Metric("sm_clock_mhz", "MHz", "SM clock (nvmlDeviceGetClockInfo NVML_CLOCK_SM)", "clocks.sm"),
-    Metric("mem_clock_mhz", "MHz", "memory clock (nvmlDeviceGetClockInfo NVML_CLOCK_MEM)", "clocks.mem"),
-    Metric(
-        "temp_c",
-        "degC",
-        "GPU core temperature (nvmlDeviceGetTemperature NVML_TEMPERATURE_GPU)",
-        "temperature.gpu",
-    ),
-    Metric(
-        "pcie_tx_kb_per_s",
-        "KB/s",
-        "PCIe bytes sent by the GPU over NVML's 20 ms window "
-        "(nvmlDeviceGetPcieThroughput NVML_PCIE_UTIL_TX_BYTES; nvidia-smi dmon -s t column txpci)",
-        "",
-    ),
-    Metric(
-        "pcie_rx_kb_per_s",
-        "KB/s",
-        "PCIe bytes received by the GPU (NVML_PCIE_UTIL_RX_BYTES; nvidia-smi dmon -s t column rxpci)",
-        "",
-    ),
-    Metric(
-        "clock_event_reasons_mask",
-        "bitmask",
-        "why clocks are held down "
-        "(nvmlDeviceGetCurrentClocksEventReasons; decoded by decode_clock_event_reasons)",
-        "clocks_event_reasons.active",
-        "bitmask",
-    ),
-    Metric(
-        "sm_active_pct",
-        "%",
-        "GPM: share of SMs busy (NVML_GPM_METRIC_SM_UTIL; Hopper and newer; nvidia-smi dmon --gpm-metrics 2)",
-        "",
-    ),
-    Metric(
-        "sm_occupancy_pct",
-        "%",
-        "GPM: active warps vs the theoretical maximum (NVML_GPM_METRIC_SM_OCCUPANCY; "
-        "nvidia-smi dmon --gpm-metrics 3)",
-        "",
-    ),
-    Metric(
-        "tensor_active_pct",
-        "%",
-        "GPM: share of time SMs ran any tensor-core instruction "
-        "(NVML_GPM_METRIC_ANY_TENSOR_UTIL; nvidia-smi dmon --gpm-metrics 5)",
-        "",
-    ),
-    Metric(
-        "dram_bw_util_pct",
-        "%",
-        "GPM: DRAM bandwidth used vs the theoretical maximum "
-        "(NVML_GPM_METRIC_DRAM_BW_UTIL; nvidia-smi dmon --gpm-metrics 10)",
-        "",
-    ),
-)
-
-# name as in nvidia-smi's clocks_event_reasons.<name> fields -> bit (nvmlClocksEventReason* in nvml.h)
-CLOCK_EVENT_REASONS: tuple[tuple[str, int], ...] = (
-    ("gpu_idle", 0x1),
-    ("applications_clocks_setting", 0x2),
-    ("sw_power_cap", 0x4),
-    ("hw_slowdown", 0x8),
-    ("sync_boost", 0x10),
-    ("sw_thermal_slowdown", 0x20),
-    ("hw_thermal_slowdown", 0x40),
-    ("hw_power_brake_slowdown", 0x80),
-    ("display_clock_setting", 0x100),
-)
+CLOCK_EVENT_REASONS = nvml.CLOCK_EVENT_REASONS
+"""``(name, bit)`` built from pynvml's ``nvmlClocksEventReason*`` constants (see :mod:`gpubench.nvml`)."""
+decode_clock_event_reasons = nvml.decode_clock_event_reasons
 
 # GPM metric column -> pynvml constant name
 GPM_METRICS: tuple[tuple[str, str], ...] = (
@@ -143,19 +41,6 @@ GPM_METRICS: tuple[tuple[str, str], ...] = (
 )
 
 
-def decode_clock_event_reasons(mask: int) -> tuple[str, ...]:
-    """Names of the set bits of an NVML clock-event-reasons mask; unknown bits as ``unknown_0x...``."""
-    names = [name for name, bit in CLOCK_EVENT_REASONS if mask & bit]
-    rest = mask & ~sum(bit for _, bit in CLOCK_EVENT_REASONS)
-    bit = 1
-    while rest:
-        if rest & bit:
-            names.append(f"unknown_{bit:#x}")
-            rest &= ~bit
-        bit <<= 1
-    return tuple(names)
-
-
 def driver_to_perf(timestamp_us: int, offset_s: float) -> float:
     """An NVML sample timestamp (host real-time clock, microseconds) on the perf_counter clock.
 
@@ -163,7 +48,6 @@ def driver_to_perf(timestamp_us: int, offset_s: float) -> float:
     when the source opened.
     """
     return timestamp_us / 1e6 - offset_s
-
 
 
 _FATAL = (

@@ -1,6 +1,7 @@
 """The host through psutil: CPU utilization and frequency, host memory and this process's memory.
 
-The source of the ``cpu`` device. Imports only the standard library and :mod:`.source`; psutil itself is
+The source of the ``cpu`` device. Its metrics are :data:`gpubench.metrics.PSUTIL_METRICS`. Imports the standard library, :mod:`gpubench.metrics`
+and :mod:`.source`; psutil itself is
 imported when the source opens, so that a host without it gets "not available" instead of an error.
 """
 
@@ -10,19 +11,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from gpubench.telemetry.source import Metric, Reading, TelemetrySource, finite
+from gpubench.metrics import PSUTIL_METRICS
+from gpubench.telemetry.source import Reading, TelemetrySource, finite
 
 MIN_CPU_WINDOW_S = 0.01
 """psutil.cpu_percent over a shorter window than this (one kernel tick) is reported as not available."""
-
-PSUTIL_METRICS: tuple[Metric, ...] = (
-    Metric("cpu_util_pct", "%", "all CPUs, since the previous reading (psutil.cpu_percent(interval=None))"),
-    Metric("cpu_freq_mhz", "MHz", "current CPU frequency, mean over cores (psutil.cpu_freq)"),
-    Metric("mem_used_bytes", "bytes", "host memory in use: total - available (psutil.virtual_memory)"),
-    Metric(
-        "process_rss_bytes", "bytes", "resident memory of this process (psutil.Process().memory_info().rss)"
-    ),
-)
 
 
 class PsutilSource:
@@ -86,4 +79,3 @@ class PsutilSource:
 
     def close(self) -> None:
         self._process = None
-

@@ -29,10 +29,20 @@ def source_for(device: str, uuid: str | None) -> TelemetrySource | str:
 
 
 def metric_docs() -> list[tuple[str, str, str, str]]:
-    """``(column, unit, nvidia-smi field, doc)`` for every trace column (for reports and the README)."""
+    """``(column, unit, nvidia-smi field, doc)`` for every trace column (for reports and the README).
+
+    The nvidia-smi field carries its own unit where it differs (``memory.used (MiB)`` for a column in bytes);
+    the doc ends with the NVML call. All from the one table, :mod:`gpubench.metrics`.
+    """
     seen: dict[str, tuple[str, str, str, str]] = {}
     for source in SOURCES:
         for metric in source.metrics:
             key = metric.name if metric.name not in seen else f"{metric.name} ({source.kind})"
-            seen[key] = (metric.name, metric.unit, metric.smi, metric.doc)
+            smi = (
+                f"{metric.smi} ({metric.smi_unit})"
+                if metric.smi and metric.smi_unit != metric.unit
+                else metric.smi
+            )
+            doc = f"{metric.doc} (NVML: {metric.nvml})" if metric.nvml else metric.doc
+            seen[key] = (metric.name, metric.unit, smi, doc)
     return list(seen.values())

@@ -2,8 +2,8 @@
 
 A source class is registered in :mod:`gpubench.telemetry.registry` (:class:`RegisteredSource`: it says
 which devices it reads); an opened source is a :class:`TelemetrySource` the sampler reads every interval.
-Also the :class:`Clock` they share. Imports only the standard library and :mod:`gpubench.nvml` (for its
-not-available marker).
+Also the :class:`Clock` they share. Imports only the standard library, :mod:`gpubench.nvml` (for its not-available
+marker) and :mod:`gpubench.metrics` (the one table of metrics: :class:`Metric`).
 """
 
 from __future__ import annotations
@@ -12,23 +12,12 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from gpubench import nvml
+from gpubench.metrics import Metric, MetricKind
 
-MetricKind = Literal["gauge", "counter", "bitmask"]
-
-
-@dataclass(frozen=True)
-class Metric:
-    """One column of a trace. ``name`` ends with its unit; ``smi`` is the matching nvidia-smi field."""
-
-    name: str
-    unit: str
-    doc: str
-    smi: str = ""
-    kind: MetricKind = "gauge"
-
+__all__ = ["Metric", "MetricKind"]  # re-exported: defined once in gpubench.metrics
 
 Reading = dict[str, float | None]
 

@@ -7,7 +7,9 @@ in its name; a reading that was not available is an empty cell. Files are writte
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,21 +21,22 @@ FIXED_COLUMNS = ("t", "device", "uuid")
 
 
 def csv_text(columns: Sequence[str], device: str, uuid: str | None, rows: Sequence[Sample]) -> str:
-    """The trace as CSV text: one row per sample, empty cells for readings not available.
+    """The trace as CSV text (``csv.writer``, ``\\n`` line ends): one row per sample, empty cells for readings
+    not available.
 
-    ``columns`` are :data:`FIXED_COLUMNS` followed by the metric names (``Sampler.columns()``).
+    ``columns`` are :data:`FIXED_COLUMNS` followed by the metric names (``Sampler.columns()``), which are
+    :mod:`gpubench.metrics`' names: the header is the table's spelling.
     """
-    lines = [",".join(columns)]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
     names = columns[len(FIXED_COLUMNS) :]
-    uuid_cell = _csv_cell(uuid or "")
-    device_cell = _csv_cell(device)
     for row in rows:
-        cells = [f"{row.t:.6f}", device_cell, uuid_cell]
-        for name in names:
-            value = row.values.get(name)
-            cells.append("" if value is None else _number(value))
-        lines.append(",".join(cells))
-    return "\n".join(lines) + "\n"
+        values = (row.values.get(name) for name in names)
+        writer.writerow(
+            [f"{row.t:.6f}", device, uuid or "", *("" if v is None else _number(v) for v in values)]
+        )
+    return buffer.getvalue()
 
 
 def write_csv(path: Path, text: str) -> Path:
@@ -43,12 +46,6 @@ def write_csv(path: Path, text: str) -> Path:
 
 def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))
-
-
-def _csv_cell(text: str) -> str:
-    if any(c in text for c in ',"\n\r'):
-        return '"' + text.replace('"', '""') + '"'
-    return text
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -62,4 +59,3 @@ def trace_name(nodeid: str, max_len: int = 120) -> str:
         digest = hashlib.sha1(nodeid.encode("utf-8")).hexdigest()[:8]
         safe = f"{safe[:max_len]}-{digest}"
     return f"{safe}.csv"
-

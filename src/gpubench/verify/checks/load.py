@@ -42,39 +42,25 @@ NVML_EVENT_TYPE_XID_CRITICAL_ERROR = 0x8
 class ClockEventReasons(int):
     """NVML's clock event (throttle) reason bitmask, ``nvidia-smi --query-gpu=clocks_event_reasons.active``.
 
-    Bit values from nvml.h (``nvmlClocksEventReason*``; the older names are ``nvmlClocksThrottleReason*``).
+    Names and bits are :data:`gpubench.nvml.CLOCK_EVENT_REASONS`, read from pynvml's ``nvmlClocksEventReason*``
+    constants (``nvmlClocksThrottleReason*`` on older nvidia-ml-py): one table shared with telemetry.
     """
 
-    GPU_IDLE = 0x1
-    APPLICATIONS_CLOCKS_SETTING = 0x2
-    SW_POWER_CAP = 0x4
-    HW_SLOWDOWN = 0x8
-    SYNC_BOOST = 0x10
-    SW_THERMAL_SLOWDOWN = 0x20
-    HW_THERMAL_SLOWDOWN = 0x40
-    HW_POWER_BRAKE_SLOWDOWN = 0x80
-    DISPLAY_CLOCK_SETTING = 0x100
+    GPU_IDLE = nvml.clock_event_reason_bit("gpu_idle")
+    SW_POWER_CAP = nvml.clock_event_reason_bit("sw_power_cap")
+    HW_SLOWDOWN = nvml.clock_event_reason_bit("hw_slowdown")
+    SW_THERMAL_SLOWDOWN = nvml.clock_event_reason_bit("sw_thermal_slowdown")
+    HW_THERMAL_SLOWDOWN = nvml.clock_event_reason_bit("hw_thermal_slowdown")
+    HW_POWER_BRAKE_SLOWDOWN = nvml.clock_event_reason_bit("hw_power_brake_slowdown")
 
-    NAMES: Mapping[int, str] = {
-        0x1: "gpu_idle",
-        0x2: "applications_clocks_setting",
-        0x4: "sw_power_cap",
-        0x8: "hw_slowdown",
-        0x10: "sync_boost",
-        0x20: "sw_thermal_slowdown",
-        0x40: "hw_thermal_slowdown",
-        0x80: "hw_power_brake_slowdown",
-        0x100: "display_clock_setting",
-    }
+    NAMES: Mapping[int, str] = {bit: name for name, bit in nvml.CLOCK_EVENT_REASONS}
     #: Reasons that mean the GPU is being held back by heat or by its power delivery: FAIL under load.
     FAILING = HW_SLOWDOWN | SW_THERMAL_SLOWDOWN | HW_THERMAL_SLOWDOWN | HW_POWER_BRAKE_SLOWDOWN
     #: The software power cap: the board reached its power limit (common under a full burn): WARN.
     WARNING = SW_POWER_CAP
 
     def names(self) -> tuple[str, ...]:
-        known = tuple(name for bit, name in self.NAMES.items() if self & bit)
-        unknown = int(self) & ~sum(self.NAMES)
-        return (*known, f"unknown_0x{unknown:x}") if unknown else known
+        return nvml.decode_clock_event_reasons(int(self))
 
     def __repr__(self) -> str:
         return f"ClockEventReasons(0x{int(self):x}: {', '.join(self.names()) or 'none'})"
