@@ -20,7 +20,7 @@ import functools
 import os
 import shlex
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ import pytest
 from gpubench.config.options import config_from_args
 from gpubench.devices import parse_device, probe_cuda, resolve
 from gpubench.results import atomic_write_json, device_identity, environment, new_run_id, safe_child
-from gpubench.workloads import cases, mnist
+from gpubench.workloads import cases, checkpoint, mnist
 
 # --full: the whole MNIST training set per round and more rounds; applied unless --set gives the key.
 FULL_SETTINGS = {"bench.mnist_limit": "0", "bench.mnist_rounds": "3", "bench.rounds": "15", "bench.xor_rounds": "3"}
@@ -50,6 +50,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=None, help="mnist: epochs (default: training.epochs)")
     parser.add_argument("--pipeline", default="resident", help="mnist: input pipeline (default: resident)")
     parser.add_argument("--limit", type=int, default=0, help="mnist: train images per epoch (0: all)")
+    parser.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
+                        help="mnist: save model, optimizer, RNG and data-order state every N epochs (0: never)")
+    parser.add_argument("--checkpoint", default=None, metavar="PATH",
+                        help="mnist: the checkpoint file (default: the --resume file, else "
+                             "<results.dir>/checkpoints/<run id>-mnist.ckpt)")
+    parser.add_argument("--resume", default=None, metavar="PATH",
+                        help="mnist: continue the run saved in this checkpoint up to --epochs in all")
     parser.add_argument("--pytest-args", default="", metavar="ARGS",
                         help="more pytest options as one string (older form of `-- ARGS...`)")
     old = parser.add_argument_group("deprecated spellings (still work; use pytest-benchmark's own options)")
@@ -328,14 +335,23 @@ def run_mnist(args: argparse.Namespace, config: Any) -> int:
         data = _limited(data, args.limit)
     print(f"MNIST data source: {data.source.describe()}")
     print(f"device {device}, pipeline {args.pipeline}, {epochs} epochs, batch {settings.batch_size}")
+    run_id = new_run_id()
+    hooks = _checkpoint_hooks(args, config, run_id, epochs)
+    if isinstance(hooks, str):
+        print(f"error: {hooks}", file=sys.stderr)
+        return 2
     print(f"{'epoch':>5} {'train loss':>10} {'train acc':>9} {'val loss':>9} {'val acc':>8} {'images/s':>10}")
 
     def report(row: dict[str, float]) -> None:
         print(f"{row['epoch']:>5} {row['train_loss']:>10.4f} {row['train_accuracy']:>9.2%} "
               f"{row['val_loss']:>9.4f} {row['val_accuracy']:>8.2%} {row['images_per_s']:>10.0f}", flush=True)
 
-    outcome = mnist.train_full(data, device, epochs, pipeline=args.pipeline, batch_size=settings.batch_size,
-                               seed=settings.seed, report=report)
+    try:
+        outcome = mnist.train_full(data, device, epochs, pipeline=args.pipeline, batch_size=settings.batch_size,
+                                   seed=settings.seed, report=report, resume=hooks[0], after_epoch=hooks[1])
+    except checkpoint.CheckpointError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.limit and outcome.targets is not None:
         outcome = dataclasses.replace(outcome, verdict=f"SKIP (--limit {args.limit}: not the whole training set)",
                                       failures=())
@@ -349,17 +365,53 @@ def run_mnist(args: argparse.Namespace, config: Any) -> int:
     print(f"verdict: {outcome.verdict}")
     for failure in outcome.failures:
         print(f"  {failure}")
-    run_id = new_run_id()
     record = {
         "schema": "gpubench.training/1", "run_id": run_id, "workload": "mnist", "pipeline": args.pipeline,
         "device": device_identity(device, probe), "requested_device": resolved.requested.name,
         "fallback_note": resolved.note if resolved.unusable is not None else "",
         "environment": environment(probe), "config": config.as_dict(), "data_source": outcome.source,
         "epochs": outcome.epochs, "verdict": outcome.verdict, "failures": list(outcome.failures),
+        "resumed_from": str(args.resume or ""),
     }
     path = atomic_write_json(safe_child(Path(config.results.dir), "training", f"{run_id}-mnist.json"), record)
     print(f"saved {path}")
     return 1 if outcome.verdict == "FAIL" else 0
+
+
+Hooks = tuple[Callable[[Any], list[dict[str, float]]] | None, Callable[[Any, list[dict[str, float]]], None] | None]
+
+
+def _checkpoint_hooks(args: argparse.Namespace, config: Any, run_id: str, epochs: int) -> Hooks | str:
+    """``train_full``'s ``resume`` and ``after_epoch`` hooks for the checkpoint options, or why they are wrong."""
+    every = getattr(args, "checkpoint_every", 0) or 0
+    resume = getattr(args, "resume", None)
+    if every < 0:
+        return "--checkpoint-every must be 0 (never) or a number of epochs"
+    if (every or resume) and (reason := checkpoint.unsupported_reason(args.pipeline)):
+        return reason
+    after = None
+    if every:
+        path = Path(args.checkpoint or resume or safe_child(Path(config.results.dir), "checkpoints",
+                                                             f"{run_id}-mnist.ckpt"))
+
+        def saved(transfer: checkpoint.Transfer, epoch: int) -> None:
+            print(f"checkpoint after epoch {epoch}: {transfer.path} ({transfer.bytes / 1e6:.1f} MB, "
+                  f"{transfer.gb_per_s:.2f} GB/s)", flush=True)
+
+        after = checkpoint.every(path, every, saved)
+    if not resume:
+        return None, after
+
+    def restore(trainer: Any) -> list[dict[str, float]]:
+        rows, transfer = checkpoint.timed_restore(resume, trainer)
+        print(f"resumed from {resume} after epoch {len(rows)} ({transfer.gb_per_s:.2f} GB/s); "
+              f"training to epoch {epochs}", flush=True)
+        if len(rows) >= epochs:
+            print(f"note: the checkpoint has {len(rows)} epochs already, --epochs is {epochs}: nothing to train",
+                  file=sys.stderr)
+        return rows
+
+    return restore, after
 
 
 def _limited(data: Any, limit: int) -> Any:

@@ -22,7 +22,7 @@ from gpubench.report.compare import NoiseRule
 from gpubench.report.fdr import FdrControl, control_fdr
 from gpubench.report.load import LoadedRuns, load_runs
 from gpubench.report.model import Plot, Report, Table
-from gpubench.report.pages import gpu_pages
+from gpubench.report.pages import gpu_pages, not_run
 from gpubench.report.plots import (
     choose_timeline_benchmark,
     throughput_plots,
@@ -159,6 +159,7 @@ def _summary(
     lines.append(
         f"{len(loaded.warnings)} file(s) or entries skipped" if loaded.warnings else "no damaged files"
     )
+    lines.extend(not_run(loaded))  # configured devices that never ran: a line each, no page
     return tuple(lines)
 
 

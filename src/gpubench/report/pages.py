@@ -37,10 +37,15 @@ def _anchor(uuid: str) -> str:
 
 
 def gpu_pages(loaded: LoadedRuns, trends: pd.DataFrame, outliers: pd.DataFrame) -> tuple[GpuPage, ...]:
-    """One page per UUID seen in a benchmark or verification run, ordered by host, device and index."""
+    """One page per UUID seen in a benchmark or verification run, ordered by host, device and index.
+
+    A device that was configured but never ran (see :func:`not_run`) gets no page: only its line."""
     uuids: dict[str, tuple[Any, ...]] = {}
+    unrun = set(_never_ran(loaded))
     for source in (loaded.benchmarks, loaded.verify):
         for _, r in source.iterrows():
+            if str(r["gpu_uuid"]) in unrun:
+                continue
             index = r.get("gpu_index", math.nan)
             key = (
                 str(r["host"]),
@@ -50,6 +55,65 @@ def gpu_pages(loaded: LoadedRuns, trends: pd.DataFrame, outliers: pd.DataFrame) 
             )
             uuids.setdefault(str(r["gpu_uuid"]), key)
     return tuple(_page_for(u, loaded, trends, outliers) for u in sorted(uuids, key=lambda u: uuids[u]))
+
+
+NOT_RUN = "configured, not run"
+
+
+def not_run(loaded: LoadedRuns) -> tuple[str, ...]:
+    """One line per device that was configured but never ran, ``configured, not run: <why>``.
+
+    Two kinds: a device whose benchmarks fell back to another device in a host's latest benchmark run (the
+    saved ``fallback_note``, keyed by the ``requested_device`` of ``extra_info``), and a device that only
+    verification runs name, with no identity of its own (no UUID: the GPU was never seen) and nothing but
+    "unusable" verdicts (the inventory's reason)."""
+    reasons: dict[tuple[str, str], list[str]] = {}
+    for key, why in _fallbacks(loaded).items():
+        reasons.setdefault(key, []).append(why)
+    for host, device, why in _never_ran(loaded).values():
+        reasons.setdefault((host, device), []).append(why)
+    return tuple(f"{NOT_RUN}: {device} on {host}: {'; '.join(dict.fromkeys(whys))}"
+                 for (host, device), whys in reasons.items())
+
+
+def _fallbacks(loaded: LoadedRuns) -> dict[tuple[str, str], str]:
+    """(host, requested device) -> its fallback note, for devices each host's latest benchmark run only
+    reached through a fallback."""
+    frame = loaded.benchmarks
+    out: dict[tuple[str, str], str] = {}
+    if frame.empty:
+        return out
+    for host, mine in frame.groupby("host", sort=True):
+        latest = mine[mine["run_id"] == latest_run_id(mine)]
+        ran = set(latest["device"].astype(str))
+        moved = latest[(latest["requested_device"] != latest["device"]) & (latest["fallback_note"] != "")]
+        for _, r in moved.iterrows():
+            if str(r["requested_device"]) not in ran:
+                out.setdefault((str(host), str(r["requested_device"])), str(r["fallback_note"]))
+    return out
+
+
+def _never_ran(loaded: LoadedRuns) -> dict[str, tuple[str, str, str]]:
+    """uuid -> (host, device, reason) of the devices only verification names, never seen and never run."""
+    checks = loaded.verify
+    if checks.empty:
+        return {}
+    benchmarked = set(loaded.benchmarks["gpu_uuid"].astype(str)) if not loaded.benchmarks.empty else set()
+    out: dict[str, tuple[str, str, str]] = {}
+    for uuid, mine in checks.groupby("gpu_uuid", sort=True):
+        device = str(mine["device"].iloc[-1])
+        host = str(mine["host"].iloc[-1])
+        if str(uuid) in benchmarked or not str(uuid).endswith(f"/{device}"):  # a real UUID: the GPU was seen
+            continue
+        prefix = f"{device} unusable: "
+        messages = [str(m) if m == m and m is not None else "" for m in mine["message"]]
+        unusable = [m.startswith(prefix) for m in messages]
+        if not all(u or v == "SKIP" for u, v in zip(unusable, mine["verdict"], strict=True)):
+            continue
+        reasons = sorted((m[len(prefix):] for m, u in zip(messages, unusable, strict=True) if u), key=len)
+        why = reasons[-1] if reasons else next((m for m in messages if m), "every check was skipped")
+        out[str(uuid)] = (host, device, why.removesuffix(" (see inventory)"))
+    return out
 
 
 def _page_for(uuid: str, loaded: LoadedRuns, trends: pd.DataFrame, outliers: pd.DataFrame) -> GpuPage:

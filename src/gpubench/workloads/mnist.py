@@ -239,6 +239,11 @@ class Trainer:
         return contextlib.nullcontext()
 
     @property
+    def order_generator(self) -> Any:
+        """The generator that orders each epoch's batches (the DataLoader's sampler, or ``randperm``'s)."""
+        return self._loader.generator if self._loader is not None else self._dev_gen
+
+    @property
     def compute_dtype(self) -> str:
         """``bf16`` under autocast, else ``f32``."""
         return COMPUTE_DTYPE.get(self.pipeline, "f32")
@@ -543,11 +548,16 @@ def train_full(
     batch_size: int = BATCH_SIZE,
     seed: int = 0,
     report: Callable[[dict[str, float]], None] | None = None,
+    resume: Callable[[Trainer], list[dict[str, float]]] | None = None,
+    after_epoch: Callable[[Trainer, list[dict[str, float]]], None] | None = None,
 ) -> TrainingRun:
-    """Train for ``epochs`` epochs on the whole training set; validate after each epoch."""
+    """Train for ``epochs`` epochs on the whole training set; validate after each epoch.
+
+    ``resume`` restores a trainer's state and returns the rows of the epochs already trained (see
+    :mod:`gpubench.workloads.checkpoint`); ``after_epoch`` sees the trainer and the rows after each epoch."""
     trainer = Trainer(data, device, pipeline, batch_size=batch_size, seed=seed)
-    rows = []
-    for epoch in range(1, epochs + 1):
+    rows = resume(trainer) if resume is not None else []
+    for epoch in range(len(rows) + 1, epochs + 1):
         result = trainer.epoch()
         val_acc, val_loss = trainer.evaluate("test")
         row = {
@@ -562,6 +572,8 @@ def train_full(
         rows.append(row)
         if report is not None:
             report(row)
+        if after_epoch is not None:
+            after_epoch(trainer, rows)
     last = rows[-1]
     # Judged: the trained model's accuracy on the whole training set (eval mode, no dropout), the
     # validation accuracy, and the last epoch's mean training loss.
