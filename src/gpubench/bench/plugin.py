@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import tempfile
 import threading
 import types
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from pytest_benchmark.utils import safe_dumps
 
+from gpubench import killpoints
 from gpubench.config import Config, ConfigError, load_config
 from gpubench.devices import (
     CudaProbe,
@@ -113,6 +115,7 @@ def _atomic_save(storage: Any, output_json: Any, save: str) -> None:
     """
     folder = storage.get("x").parent
     data = safe_dumps(output_json, ensure_ascii=True, indent=4).encode()  # type: ignore[no-untyped-call]
+    killpoints.reached("bench.save")
     fd, tmp = tempfile.mkstemp(prefix=".saving-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -139,23 +142,114 @@ def _make_saves_atomic(config: pytest.Config) -> None:
         storage.save = types.MethodType(_atomic_save, storage)
 
 
+# The signal that interrupted the last session (2 or 15), None when none did: `gpubench bench` reads it to
+# exit 130 or 143 (pytest itself returns its "interrupted" code for both).
+interrupted_by: int | None = None
+_TERMINATED = "terminated by signal"
+
+
 def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
     # pytest treats KeyboardInterrupt as an interrupted session and still runs sessionfinish,
     # where pytest-benchmark saves the cases that completed.
-    raise KeyboardInterrupt(f"terminated by signal {signum}")
+    raise KeyboardInterrupt(f"{_TERMINATED} {signum}")
+
+
+_previous_sigterm: list[Any] = []
+
+
+_KEPT_KEY = pytest.StashKey[str]()
+
+
+def _kept(config: pytest.Config) -> str:
+    """What an interrupted session kept, in words."""
+    session = getattr(config, "_benchmarksession", None)
+    saving = bool(getattr(session, "save", None) or getattr(session, "autosave", None))
+    count = len(getattr(session, "benchmarks", None) or [])
+    storage = getattr(getattr(session, "storage", None), "location", "")
+    if not saving or not count:
+        return "no benchmark case had completed; nothing saved" if saving else "nothing to save (no --benchmark-save)"
+    return f"{count} completed case(s) saved under {storage}"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Say what an interrupted session kept (one line); restore the SIGTERM handler from before the
+    session (``gpubench bench`` runs pytest in its own process)."""
+    if interrupted_by is not None:
+        kept = config.stash.get(_KEPT_KEY, "interrupted before the run started; nothing saved")
+        print(f"gpubench: interrupted: {kept}", file=sys.stderr)
+    if _previous_sigterm and threading.current_thread() is threading.main_thread():
+        previous = _previous_sigterm.pop()
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def pytest_keyboard_interrupt(excinfo: Any) -> None:
+    global interrupted_by
+    exc = excinfo.value
+    terminated = getattr(exc, "signum", None) == signal.SIGTERM or str(exc).startswith(_TERMINATED)
+    interrupted_by = signal.SIGTERM if terminated else signal.SIGINT
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    killpoints.reached("bench.collection")
+
+
+def _unsaved_cases(config: pytest.Config) -> list[str]:
+    """Drop the cases interrupted before their first round from what pytest-benchmark saves.
+
+    Its save builds one JSON for the whole session and ``Stats.min`` raises on a case without rounds, which
+    would throw away every case that completed. Returns their names.
+    """
+    session = getattr(config, "_benchmarksession", None)
+    benchmarks = getattr(session, "benchmarks", None)
+    if not isinstance(benchmarks, list):
+        return []
+    empty = [b for b in benchmarks if not getattr(getattr(b, "stats", None), "data", None)]
+    benchmarks[:] = [b for b in benchmarks if b not in empty]
+    return [str(getattr(b, "fullname", getattr(b, "name", "?"))) for b in empty]
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)  # around pytest-benchmark's save
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Any:
+    """Save what completed, whole: an interrupt that arrives while saving is held until the save is done."""
+    global interrupted_by
+    notes = session.config.stash.setdefault(_NOTES_KEY, [])
+    dropped = _unsaved_cases(session.config)
+    if dropped:
+        notes.append(f"gpubench: left out of the saved run (interrupted before a round): {', '.join(dropped)}")
+    held: list[int] = []
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, lambda number, frame: held.append(number))
+    try:
+        killpoints.reached("bench.sessionfinish")
+        result = yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+    if held:
+        interrupted_by = held[0]
+        session.exitstatus = pytest.ExitCode.INTERRUPTED
+    if interrupted_by is not None:
+        session.config.stash[_KEPT_KEY] = _kept(session.config)
+    _enforce_targets(session)
+    return result
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
+    global interrupted_by
+    interrupted_by = None
     _make_saves_atomic(config)
     if hasattr(config, "_benchmarksession") and threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+        _previous_sigterm.append(signal.signal(signal.SIGTERM, _sigterm_as_interrupt))
     for name, doc in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {doc}")
     config.stash[_NOTES_KEY] = []
     # Read the configuration now: a bad file or --gpubench-devices is a usage error (exit 4, one
     # message naming file:line:column), not an error in the middle of collection.
     gpubench_config_for(config)
+    killpoints.reached("bench.configure")
 
 
 def _flags(config: pytest.Config) -> dict[str, Any]:
@@ -309,6 +403,7 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     """
     if "device" not in getattr(item, "fixturenames", ()):
         return (yield)
+    killpoints.reached("bench.case.call")
     limit = gpubench_config_for(item.config).bench.case_timeout_s
     timed = limit > 0 and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
 
@@ -323,7 +418,14 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     if timed:
         signal.setitimer(signal.ITIMER_REAL, limit)
     try:
-        return (yield)
+        result = yield
+        killpoints.reached("bench.case.call.end")
+        return result
+    except KeyboardInterrupt:  # saved with the rounds it has (if any), marked as cut short
+        extra = getattr(getattr(item, "funcargs", {}).get("benchmark"), "extra_info", None)
+        if isinstance(extra, dict):
+            extra["interrupted"] = True
+        raise
     except Exception as exc:
         if not _is_out_of_memory(exc):
             raise
@@ -341,6 +443,7 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    killpoints.reached("bench.case.setup")
     for marker in ("gpu", "multi_gpu", "distributed"):
         if item.get_closest_marker(marker) is not None:
             reason = marker_skip_reason(marker, probe_for(item.config))
@@ -398,6 +501,7 @@ class CaseTarget:
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     """Collect the targets the case recorded (timed or under ``--benchmark-disable``)."""
+    killpoints.reached("bench.case.teardown")
     bench = getattr(item, "funcargs", {}).get("benchmark")
     extra = getattr(bench, "extra_info", None)
     if not isinstance(extra, dict) or not extra.get("targets"):
@@ -412,7 +516,7 @@ def missed_targets(config: pytest.Config) -> list[CaseTarget]:
     return [c for c in collected if c.target.met is False]
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+def _enforce_targets(session: pytest.Session) -> None:
     if session.config.getoption("--gpubench-targets", default="report") != "enforce":
         return
     if missed_targets(session.config) and session.exitstatus == pytest.ExitCode.OK:
@@ -442,6 +546,7 @@ def format_targets_table(rows: list[CaseTarget]) -> list[str]:
 @pytest.hookimpl(wrapper=True)  # after every other summary: pytest-benchmark's and the throughput table
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> Any:
     try:
+        killpoints.reached("bench.summary")
         return (yield)
     finally:  # also when pytest-benchmark's --benchmark-compare-fail raises its PerformanceRegression
         _print_targets(terminalreporter, config)

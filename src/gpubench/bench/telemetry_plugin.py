@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from gpubench import killpoints
 from gpubench.results import ResultPathError, new_run_id, safe_child
 from gpubench.telemetry import DEFAULT_INTERVAL_MS, Sampler, trace_name
 
@@ -43,10 +44,12 @@ class _Plan:
     def start(self) -> None:
         if self.sampler is not None:
             self.sampler.start()
+            killpoints.reached("bench.telemetry.start")
 
     def finish(self, config: pytest.Config) -> None:
         if self.finished:
             return
+        killpoints.reached("bench.telemetry.stop")
         self.finished = True
         if self.sampler is None:
             self.extra_info["telemetry"] = {

@@ -20,7 +20,7 @@ from gpubench import __version__
 from gpubench.cli.config_cmd import add_config_arguments, run_config
 from gpubench.cli.exit_codes import EXIT_USAGE
 from gpubench.cli.info import add_info_arguments, run_info
-from gpubench.cli.interrupts import import_torch_holding_interrupts, run_interruptible
+from gpubench.cli.interrupts import INTERRUPTED, import_torch_holding_interrupts, run_interruptible
 from gpubench.config import ConfigError
 from gpubench.config.options import add_common_options, config_from_args
 
@@ -92,6 +92,18 @@ def _load_module(name: str) -> Any:
         raise
 
 
+def _interrupted_code(code: int) -> int:
+    """``code``, or 130/143 when the verb was a pytest session that a signal interrupted: pytest catches the
+    interrupt, saves what completed and returns its own "interrupted" code, the same for both signals."""
+    plugin = sys.modules.get("gpubench.bench.plugin")
+    signum = getattr(plugin, "interrupted_by", None)
+    if not signum:
+        return code
+    plugin.interrupted_by = None  # type: ignore[union-attr]
+    print(INTERRUPTED, file=sys.stderr)
+    return 128 + int(signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code. Ctrl-C exits 130 and SIGTERM 143, without a traceback,
     wherever they land (even while the parser imports the verb's module)."""
@@ -124,7 +136,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if module is None:
             print(f"error: `gpubench {args.verb}` is not available in this build", file=sys.stderr)
             return EXIT_USAGE
-        return int(module.run(args))
+        return _interrupted_code(int(module.run(args)))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

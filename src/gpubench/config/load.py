@@ -150,7 +150,7 @@ def _raw_from_env(env: Mapping[str, str], warnings: list[str]) -> Raw:
     known["GPUBENCH_DEVICE"] = "dl.device"
     known["GPUBENCH_DEVICES"] = "bench.devices"
     for var, value in env.items():
-        if not var.startswith("GPUBENCH_") or var in ("GPUBENCH_CONFIG", "GPUBENCH_NO_INSTALL"):
+        if not var.startswith("GPUBENCH_") or var in ("GPUBENCH_CONFIG", "GPUBENCH_NO_INSTALL", "GPUBENCH_KILL_AT"):
             continue
         if var not in known:
             warnings.append(f"environment {var}: unknown setting{_suggest(var, list(known))} (ignored)")

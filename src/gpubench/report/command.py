@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from gpubench import killpoints
 from gpubench.config.options import config_from_args
 from gpubench.report.build import build_report, noise_rule
 from gpubench.report.load import load_runs
@@ -111,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         settings = dataclasses.replace(settings, plots=False)
     results_dir = Path(config.results.dir)
     quiet = bool(getattr(args, "quiet", False))
+    killpoints.reached("report.load")
     loaded = load_runs(results_dir)
     for warning in loaded.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -124,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     try:
+        killpoints.reached("report.build")
         report = build_report(
             results_dir,
             settings,
@@ -136,7 +139,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     output = Path(args.output) if getattr(args, "output", None) else default_output_dir(results_dir)
+    killpoints.reached("report.write")
     written = write_report(report, output, settings.formats)
+    killpoints.reached("report.written")
     for line in report.warnings[len(loaded.warnings) :]:
         print(f"warning: {line}", file=sys.stderr)
     if not quiet:

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ def write_report(
         for plot in report.plots:
             target = output_dir / "plots" / plot.name
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(plot.png)
+            _atomic_write_bytes(target, plot.png)
             written[f"plot:{plot.name}"] = target
         written["md"] = atomic_write_text(output_dir / "report.md", render_markdown(report))
     if "html" in formats:
@@ -45,14 +47,31 @@ def write_report(
             )
     if "parquet" in formats:
         try:
-            tidy.to_parquet(output_dir / "tidy.parquet", index=False)
-            written["parquet"] = output_dir / "tidy.parquet"
+            written["parquet"] = _atomic_to(output_dir / "tidy.parquet", lambda tmp: tidy.to_parquet(tmp, index=False))
         except ImportError as exc:
             (warn or _stderr)(
                 f"warning: tidy.parquet not written: no Parquet engine ({exc}). "
                 "Fix: install pyarrow (pip install pyarrow)"
             )
     return written
+
+
+def _atomic_to(path: Path, write: Any) -> Path:
+    """``write(temporary path)``, then renamed to ``path``: an interrupt leaves the previous file, never half
+    a new one, and no temporary file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> Path:
+    return _atomic_to(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def _stderr(message: str) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from gpubench import killpoints
 from gpubench.config import LEVELS, Config, ConfigError
 from gpubench.devices import CudaProbe
 from gpubench.verify.checks import CHECK_NAMES, CHECKS
@@ -122,7 +123,9 @@ def verify(
         report = require_gpu(report)
     target = Path(results_dir) if results_dir is not None else Path(config.results.dir)
     try:
+        killpoints.reached("verify.save")
         paths = write_report(report, target)
+        killpoints.reached("verify.saved")
     except (OSError, ValueError):  # unwritable folder, or a link leading outside it: show the verdicts anyway
         _show(report, console, (), not table or quiet, json_stream)
         raise

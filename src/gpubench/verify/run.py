@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from gpubench import killpoints
 from gpubench.config import Config
 from gpubench.devices import CudaProbe, DeviceSpec, execution_device, parse_device, probe_cuda, why_unusable
 from gpubench.verify.checks import CHECK_NAMES, CHECKS, REGISTRY, check_spec
@@ -118,6 +119,7 @@ class _Timer:
         """Decide one check; ``extra_s`` adds the time of a measurement taken earlier for this decision."""
         if self.progress:
             self.progress(f"{device}: {check}")
+        killpoints.reached("verify.check.start")
         t0 = time.perf_counter()
         try:
             result = fn()
@@ -131,6 +133,7 @@ class _Timer:
             )
         result = replace(result, uuid=self.uuid, duration_s=time.perf_counter() - t0 + extra_s)
         self.results.append(result)
+        killpoints.reached("verify.check.end")
         return result
 
 
@@ -168,9 +171,11 @@ def _device_pass(ctx: DeviceContext, wanted: Iterable[str], timer: _Timer) -> di
         else:
             if timer.progress:
                 timer.progress(f"{device}: {name} (measuring)")
+            killpoints.reached("verify.measure.start")
             t0 = time.perf_counter()
             reading = check.measure(ctx)
             measured[name] = _Measured(ctx, reading, time.perf_counter() - t0)
+            killpoints.reached("verify.measure.end")
     for name, decide in finish:
         timer.run(name, device, decide)
     return measured
@@ -247,10 +252,12 @@ def run_checks(
         identities.append(identity)
         timer = timers[spec.name] = _Timer(out, identity.get("uuid"), progress)
         plan = (plans or {}).get(spec.kind) or plan_for(config, level, spec.kind)
+        killpoints.reached("verify.plan")
         unusable = why_unusable(spec, probe)
         ctx = DeviceContext(config, spec, probe, plan, identity, unusable, history_dir)
         for name, m in _device_pass(ctx, wanted, timer).items():
             measured.setdefault(name, {})[spec.name] = m
+    killpoints.reached("verify.across")
     _across_devices(measured, timers)
 
     order = {d.get("device"): i for i, d in enumerate(identities)}
