@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,28 +32,24 @@ def fail_on_list(text: str) -> tuple[str, ...]:
     return chosen
 
 
-def significance(text: str) -> float:
-    """``--alpha 0.01``: a significance level between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 < value < 1.0:
-        msg = f"--alpha {text!r}: expected a number between 0 and 1, e.g. 0.01"
-        raise argparse.ArgumentTypeError(msg)
-    return value
+def _probability(option: str, example: str) -> Callable[[str], float]:
+    """An argparse type for ``option``: a number strictly between 0 and 1."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if not 0.0 < value < 1.0:
+            msg = f"{option} {text!r}: expected a number between 0 and 1, e.g. {example}"
+            raise argparse.ArgumentTypeError(msg)
+        return value
+
+    return parse
 
 
-def false_discovery_rate(text: str) -> float:
-    """``--fdr 0.05``: a false-discovery rate between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 < value < 1.0:
-        msg = f"--fdr {text!r}: expected a number between 0 and 1, e.g. 0.05"
-        raise argparse.ArgumentTypeError(msg)
-    return value
+significance = _probability("--alpha", "0.01")  # a significance level
+false_discovery_rate = _probability("--fdr", "0.05")  # the false-discovery rate Benjamini-Hochberg controls
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
