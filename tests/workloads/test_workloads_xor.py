@@ -38,3 +38,15 @@ def test_convergence_on_fixed_seeds() -> None:
     assert summary["median_seconds_to_target"] == pytest.approx(summary["median_epochs_to_target"] / 500)
     with pytest.raises(ValueError, match="at least one seed"):
         xor.train_batched([], epochs=1)
+
+
+def test_stacked_initialisation_equals_each_seeds_module_bit_for_bit() -> None:
+    seeds = [0, 3, 11, 12345]
+    params = xor.init_params(seeds)
+    for i, seed in enumerate(seeds):
+        torch.manual_seed(seed)
+        model = xor.reference_model()
+        for stacked, own in zip(params, model.parameters(), strict=True):
+            assert torch.equal(stacked[i].detach(), own.detach())
+    assert [tuple(p.shape) for p in params] == [(4, 8, 2), (4, 8), (4, 4, 8), (4, 4), (4, 1, 4), (4, 1)]
+    assert all(p.requires_grad for p in params)

@@ -85,7 +85,7 @@ class BenchSection:
     )
     matmul_sizes: tuple[int, ...] = _opt("n of the n x n matmul cases", (256, 1024), min=1)
     copy_bytes: tuple[int, ...] = _opt("bytes per host/device copy case", (1 << 24,), min=1)
-    xor_seeds: int = _opt("seeds trained at once in the XOR case", 100, min=1)
+    xor_seeds: int = _opt("seeds trained at once in the XOR case", 1000, min=1)
     xor_first_seed: int = _opt("first XOR seed (seeds are first .. first + xor_seeds - 1)", 0, min=0)
     xor_epochs: int = _opt("epochs of XOR training", 500, min=1)
     xor_rounds: int = _opt("timed rounds of the XOR case (each trains every seed)", 2, min=1)
@@ -103,6 +103,10 @@ class BenchSection:
         choices=("dataloader", "resident", "resident-bf16", "cuda-graph"),
     )
     mnist_num_workers: int = _opt("DataLoader worker processes of the textbook MNIST pipeline", 0, min=0)
+    cpu_threads: int = _opt(
+        "torch intra-op threads for cases on the cpu (0: torch's default, one per core; 1 on a busy machine, "
+        "where each small op otherwise waits for a descheduled sibling thread)", 0, min=0
+    )
     rounds: int = _opt("timed rounds per tensor benchmark case", 7, min=1)
     warmup_rounds: int = _opt("untimed warmup rounds before calibration", 1, min=0)
     timer: str = _opt(

@@ -87,9 +87,14 @@ def build_model() -> Any:
 
 
 def build_optimizer(model: Any, capturable: bool = False) -> Any:
+    """Adam with the multi-tensor (``foreach``) update on every device. torch picks it by default only when
+    every parameter is on CUDA; on cpu the per-parameter loop it falls back to made the optimizer 24% of a
+    resident step, and ``foreach=True`` trained 1.43x faster (``scripts/profile_mnist.py``; ``fused=True``
+    1.09x). Same arithmetic, so every pipeline keeps the same recipe."""
     import torch
 
-    return torch.optim.Adam(model.parameters(), lr=LR, betas=BETAS, weight_decay=WEIGHT_DECAY, capturable=capturable)
+    return torch.optim.Adam(model.parameters(), lr=LR, betas=BETAS, weight_decay=WEIGHT_DECAY, capturable=capturable,
+                            foreach=True)
 
 
 def pipeline_skip_reason(pipeline: str, device: Any) -> str | None:

@@ -44,15 +44,33 @@ def xor_data(device: Any = "cpu") -> tuple[Any, Any]:
 
 
 def init_params(seeds: list[int] | range, device: Any = "cpu") -> list[Any]:
-    """Stacked parameters ``[W1, b1, W2, b2, W3, b3]`` (``W: [S, out, in]``, ``b: [S, out]``), made on the CPU."""
-    import torch
+    """Stacked parameters ``[W1, b1, W2, b2, W3, b3]`` (``W: [S, out, in]``, ``b: [S, out]``), made on the CPU.
 
-    per_seed = []
-    for seed in seeds:
-        torch.manual_seed(seed)
-        model = reference_model()
-        per_seed.append([p.detach().clone() for p in model.parameters()])
-    return [torch.stack([ps[i] for ps in per_seed]).to(device).requires_grad_() for i in range(6)]
+    Each seed's slice holds exactly what :func:`reference_model` would hold after ``torch.manual_seed(seed)``:
+    the same ``nn.init`` calls as ``nn.Linear.reset_parameters``, in the same order, drawn straight into the
+    stacked tensors from a generator seeded like the default one (``torch.manual_seed`` costs ~170 us, as it
+    seeds every backend; building 1,000 ``nn.Module``s that way took 0.6 s of the 2 s budget for 1,000 seeds).
+    The global RNG is left untouched.
+    """
+    import math
+
+    import torch
+    from torch.nn import init
+
+    seeds = list(seeds)
+    shapes = [(LAYERS[i + 1], LAYERS[i]) for i in range(len(LAYERS) - 1)]
+    stacked: list[Any] = []
+    for out_features, in_features in shapes:
+        stacked.append(torch.empty(len(seeds), out_features, in_features))
+        stacked.append(torch.empty(len(seeds), out_features))
+    with torch.no_grad():
+        for row, seed in enumerate(seeds):
+            generator = torch.Generator().manual_seed(seed)
+            for layer, (_, in_features) in enumerate(shapes):
+                init.kaiming_uniform_(stacked[2 * layer][row], a=math.sqrt(5), generator=generator)
+                bound = 1 / math.sqrt(in_features)
+                init.uniform_(stacked[2 * layer + 1][row], -bound, bound, generator=generator)
+    return [t.to(device).requires_grad_() for t in stacked]
 
 
 def forward(params: list[Any], x: Any) -> Any:
