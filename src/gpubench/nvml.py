@@ -64,7 +64,7 @@ def init() -> str | None:
         try:
             pynvml.nvmlInit()
         except Exception as exc:  # NVMLError_LibraryNotFound without a driver, DriverNotLoaded, ...
-            _state["error"] = f"NVML not available: {_describe(exc)} (no NVIDIA driver loaded on this machine?)"
+            _state["error"] = f"NVML not available: {_describe(exc)}{_init_hint(exc)}"
             return str(_state["error"])
         _state["initialised"] = True
         _state["pynvml"] = pynvml
@@ -86,6 +86,22 @@ def module() -> Any:
         msg = str(_state["error"])
         raise RuntimeError(msg)
     return _state["pynvml"]
+
+
+# What a failed nvmlInit most likely means, by pynvml's error class; other errors get no guess.
+_INIT_HINTS = {
+    "NVMLError_LibraryNotFound": "no NVIDIA driver installed on this machine?",
+    "NVMLError_DriverNotLoaded": "no NVIDIA driver loaded on this machine?",
+    "NVMLError_NoPermission": "no permission to the NVIDIA device files (/dev/nvidia*): check the user's groups "
+                              "or the container's device access",
+    "NVMLError_LibRmVersionMismatch": "the NVML library and the loaded kernel driver are different versions: "
+                                      "reboot, or reload the driver after an upgrade",
+}
+
+
+def _init_hint(exc: BaseException) -> str:
+    hint = _INIT_HINTS.get(type(exc).__name__)
+    return f" ({hint})" if hint else ""
 
 
 def _describe(exc: BaseException) -> str:

@@ -160,6 +160,13 @@ def test_unknown_keys_and_sections_warn_with_a_suggestion(tmp_path: Path, home: 
     assert "environment GPUBENCH_DL_DEVIC: unknown setting; did you mean 'GPUBENCH_DL_DEVICE'?" in text
 
 
+@pytest.mark.parametrize("var", ["GPUBENCH_RUN_ID", "GPUBENCH_KILL_AT", "GPUBENCH_NO_INSTALL"])
+def test_gpubench_variables_that_are_not_settings_do_not_warn(tmp_path: Path, home: dict[str, str], var: str) -> None:
+    cfg = load(tmp_path, {**home, var: "x", "GPUBENCH_RUN_IDS": "y"})
+    assert not any(var + ":" in w for w in cfg.warnings), cfg.warnings
+    assert any("environment GPUBENCH_RUN_IDS: unknown setting" in w for w in cfg.warnings)  # a near miss still warns
+
+
 def test_unsupported_backend_is_understood_with_a_clear_warning(tmp_path: Path, home: dict[str, str]) -> None:
     write(tmp_path / "project" / "dl.config.sdn", "dl:\n  backend: native\n")
     cfg = load(tmp_path, home)

@@ -36,6 +36,15 @@ SIMPLE_ENV = {"SIMPLE_DL_DEVICE": "dl.device", "SIMPLE_DL_DTYPE": "dl.dtype", "S
 Raw = dict[str, tuple[Any, Origin]]  # "section.key" -> (raw value, origin)
 
 
+#: gpubench's environment variables that are not configuration settings (never "unknown setting").
+NOT_SETTINGS = frozenset({
+    "GPUBENCH_CONFIG",  # the config file to read
+    "GPUBENCH_NO_INSTALL",  # nox: run in the current environment
+    "GPUBENCH_KILL_AT",  # the interrupt sweep's kill points (gpubench.killpoints)
+    "GPUBENCH_RUN_ID",  # one run id shared by the processes of a run (the pytest plugin, torchrun ranks)
+})
+
+
 def _suggest(name: str, candidates: Sequence[str]) -> str:
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
@@ -150,7 +159,7 @@ def _raw_from_env(env: Mapping[str, str], warnings: list[str]) -> Raw:
     known["GPUBENCH_DEVICE"] = "dl.device"
     known["GPUBENCH_DEVICES"] = "bench.devices"
     for var, value in env.items():
-        if not var.startswith("GPUBENCH_") or var in ("GPUBENCH_CONFIG", "GPUBENCH_NO_INSTALL", "GPUBENCH_KILL_AT"):
+        if not var.startswith("GPUBENCH_") or var in NOT_SETTINGS:
             continue
         if var not in known:
             warnings.append(f"environment {var}: unknown setting{_suggest(var, list(known))} (ignored)")
