@@ -1,7 +1,7 @@
 """Does gpubench's DeviceTimer agree with torch.utils.benchmark and triton.testing.do_bench?
 
 For each operation and device, prints the median per-call time from each timer and its difference from
-the timer it is compared with like for like, and exits 1 when any differs by more than --tolerance (5% by
+the timer it is compared with like for like, and exits 1 when any differs by more than --tolerance (2% by
 default):
 
 - gpubench DeviceTimer (warm inputs) against torch.utils.benchmark.Timer.blocked_autorange (warm inputs);
@@ -178,7 +178,7 @@ def _on(device: str) -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", default=None, help="comma-separated devices (default: cpu and cuda:0 if present)")
-    parser.add_argument("--tolerance", type=float, default=0.05, help="largest accepted relative difference")
+    parser.add_argument("--tolerance", type=float, default=0.02, help="largest accepted relative difference (issue 12: 2%%)")
     parser.add_argument("--min-run-time", type=float, default=0.5, help="torch Timer seconds per estimate")
     parser.add_argument("--repeats", type=int, default=5, help="estimates per timer (their median is compared)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
