@@ -2,12 +2,14 @@
 
 SDN comes from the Simple language project: YAML-like indentation, inline ``{}``/``[]`` values and
 tables. This package holds the format and nothing else: ``errors`` (:class:`SdnError`, :class:`Location`),
-``values`` (:class:`Document`, :class:`Table`, bare scalars, typed-table cells), ``lexer`` (bytes to
-logical lines: decoding, comments, indentation), ``lookalikes`` (TOML, YAML, JSON and ``echo``-written
-text, each named in its error), ``inline`` (the recursive-descent reader of one line:
-inline dicts and arrays, quoted strings, table cells; ``fast`` reads the well-formed one-line cases with
-one compiled pattern per construct and hands anything else back to it), ``parser`` (the block parser that walks lines by
-indentation; :func:`parse`, :func:`loads`, :func:`load`) and ``writer`` (:func:`dumps`). It imports the
+``values`` (:class:`Document`, :class:`Locations`, :class:`Table`, bare scalars, typed-table cells),
+``lexer`` (bytes to logical lines: decoding, comments, indentation), ``lookalikes`` (TOML, YAML, JSON and
+``echo``-written text, each named in its error), ``inline`` (the recursive-descent reader of one line:
+inline dicts and arrays, quoted strings, table cells, with the position of each; ``fast`` reads the
+well-formed one-line cases, values only, from one ``findall`` of tokens per line and hands anything else
+back to it), ``parser`` (the block parser that walks lines by indentation; :func:`parse`, :func:`loads`,
+:func:`load`) and ``writer`` (:func:`dumps`). :func:`parse` reads values first and works locations out
+when a caller first asks for them (``Document.locations``, ``Document.key_locations``). It imports the
 standard library only, never the rest of gpubench, so that the configuration layer can read a file
 before anything heavy (torch, NVML) is imported; within it imports run errors → values → lexer →
 fast → inline → parser, and writer uses values and lexer.
@@ -45,13 +47,14 @@ from __future__ import annotations
 
 from gpubench.config.sdn.errors import Location, SdnError
 from gpubench.config.sdn.parser import load, loads, parse
-from gpubench.config.sdn.values import MAX_DEPTH, Document, Table
+from gpubench.config.sdn.values import MAX_DEPTH, Document, Locations, Table
 from gpubench.config.sdn.writer import dumps
 
 __all__ = [
     "MAX_DEPTH",
     "Document",
     "Location",
+    "Locations",
     "SdnError",
     "Table",
     "dumps",

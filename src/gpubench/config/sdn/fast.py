@@ -1,14 +1,13 @@
 """The reader's fast path: well-formed inline values and named-table rows that fit on one line.
 
-:class:`Fast` reads what :class:`~.inline.Inline` reads, with one compiled pattern per construct (a
-``key: word`` entry, a bare word, a quoted string, a table cell) instead of stepping through characters,
-and no cursor state. It reads only text that is valid and complete on its line: at anything else (an
-error of any kind, a value that continues on the next line, a quoted key, nesting near the limit) it
-raises :class:`Fallback`, and the caller reads the same text again with :class:`~.inline.Inline`, which
-gives the value or the exact error. So the fast path decides no result and words no error.
-
-Locations it records before a fallback are for paths the exact reader records again, at the same places
-(both read the line's first segment identically), so a fallback leaves nothing stale behind.
+:class:`Fast` gives the values :class:`~.inline.Inline` gives, without locations: the parser runs it
+when it reads for values only (:func:`~.parser.parse`), and the exact reader works locations out
+later, when a caller asks for them. It cuts a line into tokens with one ``findall`` (a C loop) instead of
+stepping through characters, and reads only text that is valid and complete on its line: at anything
+else (an error of any kind, a value that continues on the next line, a quoted key, a key glued to its
+value, nesting near the limit) it raises :class:`Fallback`, and the caller reads the same text again
+with :class:`~.inline.Inline`, which gives the value or the exact error. So the fast path decides no
+result and words no error.
 """
 
 from __future__ import annotations
@@ -16,30 +15,32 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from gpubench.config.sdn.errors import Location
-from gpubench.config.sdn.values import MAX_DEPTH, Path, classify
+from gpubench.config.sdn.values import MAX_DEPTH, classify
 
 # A bare word: from a character that can start a value to the last non-blank before a stop character
-# (`,[]{}"` or a line break); `)` cannot start one (Inline reports it). A quoted string's body.
+# (`,[]{}"` or a line break); `)` cannot start one (Inline reports it). A quoted string, quotes included.
 _WORD = r'[^ \t,\[\]{})"\n](?:[^,\[\]{}"\n]*[^ \t,\[\]{}"\n])?'
-_QUOTED = r'"([^"\\]*(?:\\.[^"\\]*)*)"'
-_SCALAR = "(?:(" + _WORD + ")|" + _QUOTED + ")?"
-_SEP = r"[ \t]*(?:(,)[ \t]*)?"  # blanks, then a comma and the blanks after it
-# `key: value` in an inline dict (a bare key as lexer.KEY_RE has it), with a word or quoted value when
-# it has one, and the comma after it; an item of an inline array the same without the key.
-_ENTRY_RE = re.compile(r"([\w./][\w./-]*)[ \t]*:[ \t]*" + _SCALAR + _SEP, re.DOTALL)
-_ITEM_RE = re.compile(_SCALAR + _SEP, re.DOTALL)
-_SEP_RE = re.compile(_SEP)
-_BARE_RE = re.compile("(" + _WORD + r")[ \t]*")
-_BLANKS_RE = re.compile(r"[ \t]*")
-_QUOTED_RE = re.compile(_QUOTED, re.DOTALL)
+_QUOTED = r'"[^"\\]*(?:\\.[^"\\]*)*"'
+_KEY = r"[\w./][\w./-]*"  # a bare key, as lexer.KEY_RE has it
+# One token of an inline value, with the blanks and the comma after it: (key, scalar, symbol, comma).
+# A key is taken only with a blank after its colon, so `cuda:1` stays one word (in a dict, `{a:1}` is left
+# to Inline). A symbol is a bracket, or any other character that starts no scalar (the caller falls back).
+# Every non-blank character starts a token, so findall skips nothing but blanks.
+_TOKEN_RE = re.compile(
+    r"[ \t]*(?:(" + _KEY + r")[ \t]*:[ \t]+)?(?:(" + _WORD + "|" + _QUOTED + r")|([^ \t]))[ \t]*(,?)"
+)
+_QUOTED_RE = re.compile("(" + _QUOTED + r")[ \t]*")
 _ESCAPE_RE = re.compile(r"\\(u[0-9A-Fa-f]{4}|.)", re.DOTALL)
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "n": "\n", "t": "\t", "r": "\r"}
-# A named-table cell: blanks, then a quoted string, a bare cell (to the next comma) or nothing, then the
-# comma or the end of the line. A cell that starts with `[` or `{` does not match (an inline value).
-_CELL_RE = re.compile(r"([ \t]*)(?:" + _QUOTED + r'[ \t]*|([^ \t,"\[{][^,]*))?(?:(,)|\Z)', re.DOTALL)
+# One cell of a named-table row: (cell, comma, other). The cell is a quoted string, an inline value without
+# nested brackets (a comma inside either belongs to the cell), a bare cell (to the next comma, blanks
+# included) or "" (an empty cell); then the comma, the end of the row, or any other character (the caller
+# falls back). Each cell ends where the next starts, so findall skips nothing.
+_FLAT = r"[\[{](?:[^\[\]{}\"]|" + _QUOTED + r")*[\]}]"
+_CELL_RE = re.compile(
+    r"[ \t]*(" + _QUOTED + "|" + _FLAT + r'|[^ \t,"\[{][^,]*)?[ \t]*(?:(,)|\Z|(.))', re.DOTALL
+)
 
-_new_tuple = tuple.__new__
 _MISSING = object()
 
 
@@ -62,172 +63,105 @@ def unquote(body: str) -> str:
 
 
 class Fast:
-    """Reads one line's inline values and table cells, recording locations; :class:`Fallback` otherwise.
+    """Reads one line's inline values and named-table cells, values only; :class:`Fallback` otherwise.
 
-    One instance serves a whole document: :meth:`whole` and :meth:`named_cells` take the line to read.
-    Bare words are classified once per document (``scalars`` caches what :func:`~.values.classify` gave).
+    One instance serves a whole document. Scalars are read once per document: ``scalars`` maps each
+    token as written (a bare word, or a quoted string with its quotes) to its value, since a large file
+    repeats the same words (``true``, ``relu``, ``0.1``) on line after line.
     """
 
-    __slots__ = ("col0", "key_locations", "line", "locations", "scalars", "source", "text")
+    __slots__ = ("scalars",)
 
-    def __init__(
-        self, source: str, locations: dict[Path, Location], key_locations: dict[Path, Location]
-    ) -> None:
-        self.source = source
-        self.locations = locations
-        self.key_locations = key_locations
-        self.scalars: dict[str, Any] = {}
-        self.text = ""
-        self.line = 1
-        self.col0 = 1  # column of text[0]
+    def __init__(self) -> None:
+        self.scalars: dict[str, Any] = {"": None}  # "": an empty table cell
 
-    def scalar(self, word: str) -> Any:
-        value = self.scalars.get(word, _MISSING)
+    def scalar(self, token: str) -> Any:
+        """The value of a bare word or a quoted string (quotes included); not a container."""
+        value = self.scalars.get(token, _MISSING)
         if value is _MISSING:
-            try:
-                value = classify(word)
-            except ValueError:
-                raise Fallback from None
-            self.scalars[word] = value
+            if token[0] == '"':
+                value = unquote(token[1:-1])
+            else:
+                try:
+                    value = classify(token.rstrip(" \t"))
+                except ValueError:
+                    raise Fallback from None
+            self.scalars[token] = value
         return value
 
-    def whole(self, text: str, line: int, col0: int, path: Path, depth: int) -> Any:
-        """The value that is all of ``text`` (an inline dict or array, or a quoted string)."""
-        self.text, self.line, self.col0 = text, line, col0
-        value, end = self.value(0, path, depth)
-        if end != len(text) and _BLANKS_RE.match(text, end).end() != len(text):  # type: ignore[union-attr]
+    def whole(self, text: str, depth: int) -> Any:
+        """The value that is all of ``text`` (an inline dict or array, or a quoted string) at ``depth``."""
+        if text[0] != '"':
+            return self.inline(text, depth)
+        match = _QUOTED_RE.fullmatch(text)
+        if match is None or depth > MAX_DEPTH:
             raise Fallback
-        return value
+        return self.scalar(match.group(1))
 
-    def value(self, pos: int, path: Path, depth: int) -> tuple[Any, int]:
-        """The value at ``text[pos]`` (not a blank) and the position after it."""
-        text = self.text
-        if depth > MAX_DEPTH or pos >= len(text):
-            raise Fallback
-        char = text[pos]
-        if char == "{":
-            return self.inline_dict(pos, path, depth)
-        if char == "[":
-            return self.inline_array(pos, path, depth)
-        if char == '"':
-            match = _QUOTED_RE.match(text, pos)
-            if match is None:
-                raise Fallback
-            return unquote(match.group(1)), match.end()
-        match = _BARE_RE.match(text, pos)
-        if match is None:
-            raise Fallback
-        return self.scalar(match.group(1)), match.end()
+    def inline(self, text: str, depth: int) -> dict[str, Any] | list[Any]:
+        """The inline dict or array that is all of ``text``, which starts with its opening bracket.
 
-    def inline_dict(self, pos: int, path: Path, depth: int) -> tuple[dict[str, Any], int]:
-        if depth >= MAX_DEPTH:
+        A value at ``depth`` holds values at ``depth + 1``; nesting that comes near :data:`MAX_DEPTH` is
+        left to Inline, which reports it.
+        """
+        limit = MAX_DEPTH - 2 - depth  # containers that may open inside this one
+        if limit < 0:
             raise Fallback
-        text, source, line, col0 = self.text, self.source, self.line, self.col0
-        locations, key_locations, scalars = self.locations, self.key_locations, self.scalars
-        end = len(text)
-        result: dict[str, Any] = {}
-        pos = _BLANKS_RE.match(text, pos + 1).end()  # type: ignore[union-attr]
-        if pos < end and text[pos] == "}":
-            return result, pos + 1
-        entry = _ENTRY_RE.match
-        while True:
-            match = entry(text, pos)
-            if match is None:
-                raise Fallback
-            key, word, quoted, comma = match.groups()
-            if key in result:
-                raise Fallback
-            key_path = (*path, key)
-            key_locations[key_path] = _new_tuple(Location, (source, line, col0 + pos))
-            if word is not None:
-                locations[key_path] = _new_tuple(Location, (source, line, col0 + match.start(2)))
-                value = scalars.get(word, _MISSING)
-                result[key] = self.scalar(word) if value is _MISSING else value
-                pos = match.end()
-            elif quoted is not None:
-                locations[key_path] = _new_tuple(Location, (source, line, col0 + match.start(3) - 1))
-                result[key] = unquote(quoted)
-                pos = match.end()
-            elif comma is not None:  # `key: ,`
-                raise Fallback
-            else:
-                pos = match.end()
-                locations[key_path] = _new_tuple(Location, (source, line, col0 + pos))
-                result[key], pos = self.value(pos, key_path, depth + 1)
-                match = _SEP_RE.match(text, pos)  # type: ignore[assignment]  # matches ""
-                comma, pos = match.group(1), match.end()  # type: ignore[union-attr]
-            if pos < end and text[pos] == "}":
-                return result, pos + 1
-            if comma is None:
-                raise Fallback
-
-    def inline_array(self, pos: int, path: Path, depth: int) -> tuple[list[Any], int]:
-        if depth >= MAX_DEPTH:
-            raise Fallback
-        text, source, line, col0 = self.text, self.source, self.line, self.col0
-        locations, scalars = self.locations, self.scalars
-        end = len(text)
-        items: list[Any] = []
-        pos = _BLANKS_RE.match(text, pos + 1).end()  # type: ignore[union-attr]
-        while True:
-            if pos >= end:
-                raise Fallback
-            if text[pos] == "]":
-                return items, pos + 1
-            item_path = (*path, len(items))
-            locations[item_path] = _new_tuple(Location, (source, line, col0 + pos))
-            match = _ITEM_RE.match(text, pos)
-            word, quoted, comma = match.groups()  # type: ignore[union-attr]  # matches ""
-            if word is not None:
-                value = scalars.get(word, _MISSING)
-                items.append(self.scalar(word) if value is _MISSING else value)
-            elif quoted is not None:
-                items.append(unquote(quoted))
-            elif comma is not None:  # `[,` or `, ,`
-                raise Fallback
-            else:
-                value, pos = self.value(pos, item_path, depth + 1)
-                items.append(value)
-                match = _SEP_RE.match(text, pos)
-                comma = match.group(1)  # type: ignore[union-attr]
-            pos = match.end()  # type: ignore[union-attr]
-            if comma is None:
-                if pos < end and text[pos] == "]":
-                    return items, pos + 1
-                raise Fallback
-
-    def named_cells(
-        self, text: str, line: int, col0: int, path: Path, fields: tuple[str, ...], depth: int
-    ) -> list[tuple[Any, int]]:
-        """Cells of a named-table row with their positions, as :meth:`.Inline.named_cells` reads them."""
-        self.text, self.line, self.col0 = text, line, col0
-        cells: list[tuple[Any, int]] = []
-        pos = 0
-        while True:
-            match = _CELL_RE.match(text, pos)
-            if match is not None:
-                _, quoted, bare, comma = match.groups()
-                start = match.end(1)
-                if quoted is not None:
-                    cells.append((unquote(quoted), start))
-                elif bare is not None:
-                    cells.append((self.scalar(bare.rstrip(" \t")), start))
-                else:
-                    cells.append((None, start))
-                if comma is None:
-                    return cells
-                pos = match.end()
+        in_dict = text[0] == "{"
+        container: Any = {} if in_dict else []
+        stack: list[tuple[Any, bool]] = []  # the containers around this one
+        scalars = self.scalars
+        after_item = False  # a value without a comma after it: only a closer may follow
+        tokens = iter(_TOKEN_RE.findall(text, 1))
+        for key, scalar, symbol, comma in tokens:
+            if scalar:
+                if after_item:
+                    raise Fallback
+                value = scalars.get(scalar, _MISSING)
+                if value is _MISSING:
+                    value = self.scalar(scalar)
+                after_item = not comma
+            elif symbol == "{" or symbol == "[":
+                if after_item or comma or len(stack) >= limit:  # `[,` is an error
+                    raise Fallback
+                value = {} if symbol == "{" else []
+            elif symbol == "}" or symbol == "]":
+                if key or (symbol == "}") != in_dict:
+                    raise Fallback
+                if not stack:  # the value is closed: nothing may follow, not even a comma
+                    if comma or next(tokens, None) is not None:
+                        raise Fallback
+                    return container  # type: ignore[no-any-return]
+                container, in_dict = stack.pop()
+                after_item = not comma
                 continue
-            start = _BLANKS_RE.match(text, pos).end()  # type: ignore[union-attr]
-            if start >= len(text) or text[start] not in "[{":
+            else:
                 raise Fallback
-            count = len(cells)
-            cell_path = (*path, fields[count] if count < len(fields) else count)
-            value, pos = self.value(start, cell_path, depth + 1)
-            cells.append((value, start))
-            pos = _BLANKS_RE.match(text, pos).end()  # type: ignore[union-attr]
-            if pos >= len(text):
+            if in_dict:
+                if not key or key in container:
+                    raise Fallback
+                container[key] = value
+            elif key:  # `[a: 1]` is the word "a: 1" to Inline
+                raise Fallback
+            else:
+                container.append(value)
+            if symbol:
+                stack.append((container, in_dict))
+                container, in_dict = value, symbol == "{"
+        raise Fallback  # not closed on this line
+
+    def named_cells(self, text: str, depth: int) -> list[Any]:
+        """The cells of a named-table row, as :meth:`.Inline.named_cells` reads them (without positions)."""
+        scalars = self.scalars
+        cells = []
+        for cell, comma, other in _CELL_RE.findall(text):
+            if other:
+                raise Fallback
+            value = scalars.get(cell, _MISSING)
+            if value is _MISSING:
+                # A container is new on every row (callers may change it): never cached.
+                value = self.inline(cell, depth + 1) if cell[0] in "[{" else self.scalar(cell)
+            cells.append(value)
+            if not comma:
                 return cells
-            if text[pos] != ",":
-                raise Fallback
-            pos += 1
+        raise Fallback  # not reached: the last match ends the row

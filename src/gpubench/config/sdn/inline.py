@@ -17,6 +17,12 @@ from gpubench.config.sdn.values import MAX_DEPTH, Path, classify
 
 _BLANKS_RE = re.compile(r"[ \t]*")
 _GAP_RE = re.compile(r"[ \t\n]*")
+# What a bare scalar and a typed-table cell run over: everything up to their stop characters.
+_BARE_RE = re.compile(r'[^,\[\]{}"\n]*')
+_CELL_TO_COMMA_RE = re.compile(r"[^,]*")
+_CELL_TO_COMMA_OR_PAREN_RE = re.compile(r"[^,)]*")
+# Builds a Location without the named tuple's Python-level __new__ (one per value and key: it adds up).
+_new_tuple = tuple.__new__
 _QUOTED_CHUNK_RE = re.compile(r'[^"\\]*')
 _HEX4_RE = re.compile(r"[0-9A-Fa-f]{4}")
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "n": "\n", "t": "\t", "r": "\r"}
@@ -74,9 +80,11 @@ class Inline:
         return self.doc.error(message, line, column, hint)
 
     def here(self, pos: int | None = None) -> Location:
+        if pos is None:
+            pos = self.pos
         if self.segments is None:
-            return Location(self.doc.source, self.line, self.col0 + (self.pos if pos is None else pos))
-        return Location(self.doc.source, *self.where(self.pos if pos is None else pos))
+            return _new_tuple(Location, (self.doc.source, self.line, self.col0 + pos))
+        return _new_tuple(Location, (self.doc.source, *self.where(pos)))
 
     def ws(self) -> None:
         self.pos = _BLANKS_RE.match(self.text, self.pos).end()  # type: ignore[union-attr]  # matches ""
@@ -141,15 +149,13 @@ class Inline:
             raise self.error(
                 f"expected a value before {char!r}", hint="write a value, or remove the extra comma"
             )
-        return self.bare_scalar(',[]{}"\n')
+        return self.bare_scalar()
 
-    def bare_scalar(self, stops: str) -> Any:
+    def bare_scalar(self) -> Any:
+        """A bare word, up to the next ``,[]{}"`` or line break."""
         start = self.pos
         text = self.text
-        pos = start
-        while pos < len(text) and text[pos] not in stops:
-            pos += 1
-        self.pos = pos
+        pos = self.pos = _BARE_RE.match(text, start).end()  # type: ignore[union-attr]  # matches ""
         word = text[start:pos].rstrip(" \t")
         try:
             return classify(word)
@@ -335,17 +341,14 @@ class Inline:
         """Raw cells of a typed-table row, up to the end of the line or ``closer``; converted later."""
         cells: list[Cell] = []
         text = self.text
-        stops = "," if closer is None else ",)"
+        cell_end = _CELL_TO_COMMA_RE if closer is None else _CELL_TO_COMMA_OR_PAREN_RE
         while True:
             self.ws()
             start = self.pos
             if not self.at_end() and text[start] == '"':
                 cells.append(Cell(self.quoted(), start, quoted=True))
             else:
-                pos = start
-                while pos < len(text) and text[pos] not in stops:
-                    pos += 1
-                self.pos = pos
+                pos = self.pos = cell_end.match(text, start).end()  # type: ignore[union-attr]  # matches ""
                 cells.append(Cell(text[start:pos].rstrip(" \t"), start, quoted=False))
             self.ws()
             if self.at_end():

@@ -64,7 +64,11 @@ def logical_lines(text: str, source: str) -> list[Line]:
                 "indent with spaces only; SDN does not allow tabs in indentation",
             )
         if '"' in body:
-            content = _code(body, source, number, indent)
+            # Without `#` and backslashes, an even number of quotes closes every string: no scan needed.
+            if "#" in body or "\\" in body or body.count('"') % 2 or '"""' in body:
+                content = _code(body, source, number, indent)
+            else:
+                content = body
         elif "#" in body:
             content = body[: body.index("#")]
         else:

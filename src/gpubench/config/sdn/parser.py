@@ -1,8 +1,12 @@
 """The block parser: walks logical lines by indentation into dicts, arrays and tables; ``parse``/``load``.
 
 A line-oriented parser (:class:`Parser`) reads the statements of each indented block; whatever lives on
-one line (inline dicts and arrays, quoted strings, table rows) goes to :class:`~.inline.Inline`. It
-records where each value and key starts, which :class:`~.values.Document` hands to callers.
+one line (inline dicts and arrays, quoted strings, table rows) goes to :class:`~.inline.Inline`. It reads
+a text in one of two ways. The exact reading records where each value and key starts and words every
+error. The quick reading, which :func:`parse` tries first, records no location and hands well-formed
+inline values and table rows to :class:`~.fast.Fast`; at any error it gives up and :func:`parse` reads
+the text exactly, so every error comes from the exact reading. A :class:`~.values.Document` from the
+quick reading works its locations out with the exact reading when a caller first asks for them.
 """
 
 from __future__ import annotations
@@ -10,7 +14,8 @@ from __future__ import annotations
 import gc
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from gpubench.config.sdn.errors import Location, SdnError
@@ -32,6 +37,7 @@ from gpubench.config.sdn.values import (
     MAX_DEPTH,
     TYPE_NAMES,
     Document,
+    Locations,
     Path,
     Table,
     classify,
@@ -46,16 +52,22 @@ _NAMED_KEY_RE = re.compile(r"([^\s:=|]+)[ \t]*[:=|]")
 
 
 class Parser:
-    """Walks logical lines by indentation; hands single-line values to :class:`~.inline.Inline`."""
+    """Walks logical lines by indentation; hands single-line values to :class:`~.inline.Inline`.
 
-    def __init__(self, text: str, source: str) -> None:
+    ``exact=False`` is the quick reading: no locations (``locations`` and ``key_locations`` hold only
+    what Inline happened to record), the fast path first, and :class:`~.fast.Fallback` raised where the
+    wording of an error needs a location that was not recorded.
+    """
+
+    def __init__(self, text: str, source: str, exact: bool = True) -> None:
         self.source = source
+        self.exact = exact
         self.locations: dict[Path, Location] = {(): Location(source, 1, 1)}
         self.key_locations: dict[Path, Location] = {}
         self.lines = logical_lines(text, source)
         self.pos = 0
         self.open_indents: list[int] = []
-        self.fast = Fast(source, self.locations, self.key_locations)
+        self.fast = None if exact else Fast()
 
     def error(self, message: str, line: int, column: int, hint: str | None = None) -> SdnError:
         return SdnError(message, self.source, line, column, hint)
@@ -165,12 +177,14 @@ class Parser:
                 col += len(content) - len(rest)
                 if not rest:
                     self.pos += 1
-                    self.locations[item_path] = _new_tuple(Location, (self.source, line.number, col))
+                    if self.exact:
+                        self.locations[item_path] = _new_tuple(Location, (self.source, line.number, col))
                     items.append(None)
                     continue
                 content = rest
                 if ENTRY_RE.match(content) and not DASH_RE.match(content):
-                    self.locations[item_path] = _new_tuple(Location, (self.source, line.number, col))
+                    if self.exact:
+                        self.locations[item_path] = _new_tuple(Location, (self.source, line.number, col))
                     lines[self.pos] = Line(line.number, col - 1, content)
                     items.append(self.dict_block(col - 1, item_path, depth + 1))
                     continue
@@ -193,7 +207,8 @@ class Parser:
             problem = bad_item(content)
             if problem is not None:
                 raise self.error(problem[0], line.number, col + problem[1], problem[2])
-            self.locations[item_path] = _new_tuple(Location, (self.source, line.number, col))
+            if self.exact:
+                self.locations[item_path] = _new_tuple(Location, (self.source, line.number, col))
             items.append(self.line_value(content, line.number, col, item_path, depth + 1, indent))
         self.open_indents.pop()
         return items
@@ -206,10 +221,11 @@ class Parser:
         With ``base_indent``, an inline dict or array may continue on the lines below.
         """
         if text[0] in '{["':
-            try:
-                return self.fast.whole(text, number, col, path, depth)
-            except Fallback:
-                pass  # read it again exactly: a value over several lines, or an error to report
+            if self.fast is not None:
+                try:
+                    return self.fast.whole(text, depth)
+                except Fallback:
+                    pass  # read it again exactly: a value over several lines, or an error to report
             feed = None if base_indent is None or text[0] == '"' else self.continuation(base_indent)
             cursor = Inline(self, text, number, col, feed)
             value = cursor.value(path, depth)
@@ -272,6 +288,8 @@ class Parser:
         key = self.key_text(match.group(1), number, indent + 1)
         key_path = (*path, key)
         if key in target:
+            if not self.exact:
+                raise Fallback  # the message names the first key's line, which only the exact reading has
             first = self.key_locations[key_path]
             raise self.error(
                 f"duplicate key {key!r} (first defined on line {first.line}, again on line {number})",
@@ -279,14 +297,16 @@ class Parser:
                 indent + 1,
                 "remove one of the two entries or rename one",
             )
-        key_location = _new_tuple(Location, (self.source, number, indent + 1))
-        self.key_locations[key_path] = key_location
+        exact = self.exact
+        if exact:
+            key_location = _new_tuple(Location, (self.source, number, indent + 1))
+            self.key_locations[key_path] = key_location
         rest = content[match.end() :].lstrip(" \t")
         col = indent + 1 + len(content) - len(rest)
 
         if match.group(3):  # key |a, b|
-            # The table's value starts at its opening '|'.
-            self.locations[key_path] = _new_tuple(Location, (self.source, number, indent + match.end()))
+            if exact:  # the table's value starts at its opening '|'
+                self.locations[key_path] = _new_tuple(Location, (self.source, number, indent + match.end()))
             target[key] = self.named_table(content, match.end(), line, key_path, depth)
             return
         if match.group(2):  # key = ...
@@ -300,18 +320,21 @@ class Parser:
                     if rest
                     else "write {...} or [...] after '='",
                 )
-            self.locations[key_path] = _new_tuple(Location, (self.source, number, col))
+            if exact:
+                self.locations[key_path] = _new_tuple(Location, (self.source, number, col))
             target[key] = self.line_value(rest, number, col, key_path, depth + 1, indent)
             return
         if not rest:  # key:  (+ indented block, or nothing)
-            self.locations[key_path] = key_location
+            if exact:
+                self.locations[key_path] = key_location
             lines = self.lines
             if self.pos < len(lines) and lines[self.pos].indent > indent:
                 target[key] = self.block(lines[self.pos].indent, key_path, depth + 1)
             else:
                 target[key] = None
             return
-        self.locations[key_path] = _new_tuple(Location, (self.source, number, col))
+        if exact:
+            self.locations[key_path] = _new_tuple(Location, (self.source, number, col))
         if rest[0] == "t" and TABLE_RE.match(rest):
             target[key] = self.typed_table(rest, line, col, key_path, depth)
             return
@@ -370,14 +393,21 @@ class Parser:
                 f"nesting is deeper than {MAX_DEPTH} levels", number, indent + 1, "flatten the structure"
             )
 
+        fast = self.fast
+
         def row(text: str, row_number: int, col: int) -> dict[str, Any]:
+            if fast is not None:
+                try:
+                    quick = fast.named_cells(text, depth + 2)
+                except Fallback:
+                    pass  # read it again exactly
+                else:
+                    if len(quick) == len(header):
+                        return dict(zip(header, quick, strict=True))
             index = len(table)
             row_path = (*path, index)
             self.locations[row_path] = _new_tuple(Location, (self.source, row_number, col))
-            try:
-                cells = self.fast.named_cells(text, row_number, col, row_path, header, depth + 2)
-            except Fallback:
-                cells = self.cursor(text, row_number, col).named_cells(row_path, header, depth + 2)
+            cells = self.cursor(text, row_number, col).named_cells(row_path, header, depth + 2)
             if len(cells) != len(header):
                 raise self.error(
                     f"table row has {len(cells)} cells, expected {len(header)} ({', '.join(header)})",
@@ -502,14 +532,57 @@ class Parser:
                 "add or remove cells; quote a str cell that contains a comma",
             )
         row_path = (*path, len(table))
-        self.locations[row_path] = _new_tuple(Location, (self.source, row_number, row_col))
+        exact = self.exact
+        if exact:
+            self.locations[row_path] = _new_tuple(Location, (self.source, row_number, row_col))
         values = []
         for j, (kind, cell) in enumerate(zip(header, cells, strict=True)):
             where = _new_tuple(Location, (self.source, row_number, cursor_col0 + cell.pos))
-            cell_path = (*row_path, j)
-            self.locations[cell_path] = where
+            if exact:
+                cell_path = (*row_path, j)
+                self.locations[cell_path] = where
             values.append(typed_cell(kind, cell.text, cell.quoted, where))
         return tuple(values)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused, and restored after (to the state it was in).
+
+    Reading allocates a few objects per value and creates no cycles, and on a large file the collector's
+    passes over the growing document took a quarter of the time.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+class _ExactReading:
+    """The locations of a text that was read quickly: the exact reading, done once, when first asked for."""
+
+    def __init__(self, text: str, source: str) -> None:
+        self.text = text
+        self.source = source
+        self.found: tuple[dict[Path, Location], dict[Path, Location]] | None = None
+
+    def tables(self) -> tuple[dict[Path, Location], dict[Path, Location]]:
+        found = self.found
+        if found is None:  # two threads may both read: they find the same tables
+            with _collector_paused():
+                parser = Parser(self.text, self.source)
+                parser.document()
+            found = self.found = parser.locations, parser.key_locations
+        return found
+
+    def locations(self) -> dict[Path, Location]:
+        return self.tables()[0]
+
+    def key_locations(self) -> dict[Path, Location]:
+        return self.tables()[1]
 
 
 def parse(text: str, source: str = "<string>") -> Document:
@@ -517,19 +590,20 @@ def parse(text: str, source: str = "<string>") -> Document:
 
     Raises :class:`SdnError` (and nothing else) for any text that is not valid SDN.
 
-    The cyclic garbage collector is paused while it reads (and restored after): reading allocates a few
-    objects per value and creates no cycles, and on a large file the collector's passes over the growing
-    document took a quarter of the time.
+    Reads the values quickly first, without locations: the document's ``locations`` and ``key_locations``
+    are worked out by the exact reading when first used. Text that the quick reading gives up on (any
+    error) is read exactly at once, so errors and their positions come from one reader.
     """
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        parser = Parser(text, source)
-        value = parser.document()
-    finally:
-        if collecting:
-            gc.enable()
-    return Document(value, parser.locations, parser.key_locations, source)
+    with _collector_paused():
+        try:
+            value = Parser(text, source, exact=False).document()
+        except (Fallback, SdnError):
+            parser = Parser(text, source)
+            value = parser.document()  # raises the error, worded with its line and column
+            # (Should the quick reading ever give up on valid text, the exact reading's document stands.)
+            return Document(value, parser.locations, parser.key_locations, source)
+    reading = _ExactReading(text, source)
+    return Document(value, Locations(reading.locations), Locations(reading.key_locations), source)
 
 
 def loads(text: str, source: str = "<string>") -> dict[str, Any]:

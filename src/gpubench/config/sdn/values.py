@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +58,51 @@ class Table(list[Any]):
         return f"Table({list.__repr__(self)}, fields={self.fields!r}, types={self.types!r})"
 
 
+class Locations(Mapping[Path, Location]):
+    """A read-only mapping from paths to locations, worked out when it is first used.
+
+    :func:`~.parser.parse` reads values without recording where each one starts (recording took about
+    a third of the time on a large file, and most callers never look); ``read`` gives the table on
+    demand. Compares equal to a dict with the same items, and pickles and copies as that dict.
+    """
+
+    __slots__ = ("_read", "_table")
+
+    def __init__(self, read: Callable[[], dict[Path, Location]]) -> None:
+        self._read = read
+        self._table: dict[Path, Location] | None = None
+
+    def _items(self) -> dict[Path, Location]:
+        if self._table is None:
+            self._table = self._read()
+        return self._table
+
+    def __getitem__(self, path: Path) -> Location:
+        return self._items()[path]
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._items()
+
+    def __iter__(self) -> Iterator[Path]:
+        return iter(self._items())
+
+    def __len__(self) -> int:
+        return len(self._items())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return self._items() == (other if isinstance(other, dict) else dict(other.items()))
+
+    __hash__ = None  # type: ignore[assignment]  # a mapping, like dict
+
+    def __repr__(self) -> str:
+        return repr(self._items())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (self._items(),))
+
+
 @dataclass(frozen=True)
 class Document:
     """A parsed SDN document.
@@ -65,12 +110,13 @@ class Document:
     ``value`` holds plain Python values. ``locations`` maps a key path (``("dl", "device")``,
     ``("features", 0)``, ``("rate_limits", 1, "endpoint")``) to where its value starts (for a value
     that is an indented block: where its key starts); ``()`` is the document itself.
-    ``key_locations`` maps the path of every dict key to where the key itself starts.
+    ``key_locations`` maps the path of every dict key to where the key itself starts. From
+    :func:`~.parser.parse` both are :class:`Locations`, worked out on first use.
     """
 
     value: dict[str, Any]
-    locations: dict[Path, Location] = field(default_factory=dict)
-    key_locations: dict[Path, Location] = field(default_factory=dict)
+    locations: Mapping[Path, Location] = field(default_factory=dict)
+    key_locations: Mapping[Path, Location] = field(default_factory=dict)
     source: str = "<string>"
 
 
