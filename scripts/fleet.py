@@ -14,9 +14,11 @@ rewritten with that GPU's identity (``extra_info.gpu``: UUID, name, PCI bus id, 
 none). ``--slow HOST:GPU:PCT:LASTN`` makes GPU ``GPU`` of ``HOST`` ``PCT`` % slower in its last ``LASTN``
 runs (repeatable). Seeded: the same arguments write the same files.
 
-Time a cold report over such a folder (wall seconds and peak RSS of the ``gpubench report`` process)::
+Time a cold report over such a folder (wall seconds and peak RSS of the ``gpubench report`` process;
+the results store ``OUT/store`` is deleted first), then with ``--add-run`` a second report after one new
+run was saved (the incremental case: only that file is ingested)::
 
-    python scripts/fleet.py time-report OUT [-- extra gpubench report options]
+    python scripts/fleet.py time-report OUT [--add-run] [-- extra gpubench report options]
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import datetime as dt
 import json
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -154,16 +157,16 @@ def generate(args: argparse.Namespace) -> None:
     )
 
 
-def time_report(args: argparse.Namespace) -> int:
-    """Run ``gpubench report`` once, cold (a fresh process), and print wall seconds and peak RSS."""
+def _report_once(out: Path, extra: list[str], lines: int) -> int:
+    """One ``gpubench report`` process over ``out``: prints wall seconds, peak RSS and the report's size."""
     with tempfile.TemporaryDirectory() as output:
         command = [
-            sys.executable, "-m", "gpubench", "report", "--results-dir", str(args.out), "--output", output,
-            *args.extra,
+            sys.executable, "-m", "gpubench", "report", "--results-dir", str(out), "--output", output, *extra,
         ]  # fmt: skip
         began = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - began
+        # RUSAGE_CHILDREN is the largest of the children waited for so far: the cold run comes first
         peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         size = sum(p.stat().st_size for p in Path(output).glob("report.*"))
         report_md = Path(output) / "report.md"
@@ -173,11 +176,34 @@ def time_report(args: argparse.Namespace) -> int:
         f"exit {done.returncode}; wall {wall:.1f} s; peak RSS {peak_kb / 1024:.0f} MB; report.md {md_kb:.0f} KB "
         f"(report.* {size / 1024:.0f} KB)"
     )
-    lines = done.stdout.splitlines()
-    print("\n".join(lines[: args.lines]))
+    print("\n".join(done.stdout.splitlines()[:lines]))
     if done.returncode not in (0, 1):
         print(done.stderr[-2000:], file=sys.stderr)
     return done.returncode
+
+
+def add_run(out: Path) -> Path:
+    """Save one more run: the newest file of the first host, a day later, with a new run id."""
+    folder = sorted((out / "benchmarks").iterdir())[0]
+    newest = sorted(folder.glob("*.json"))[-1]
+    run = json.loads(newest.read_text(encoding="utf-8"))
+    when = dt.datetime.fromisoformat(run["datetime"]) + dt.timedelta(days=1)
+    run["datetime"] = when.isoformat()
+    run["machine_info"]["gpubench"]["run_id"] = f"{when:%Y%m%dT%H%M%SZ}-{folder.name}-added"
+    target = folder / f"{len(list(folder.glob('*.json'))) + 1:04d}_added.json"
+    target.write_text(json.dumps(run), encoding="utf-8")
+    return target
+
+
+def time_report(args: argparse.Namespace) -> int:
+    """``gpubench report`` cold (a fresh process, no store), then, with ``--add-run``, after one new run."""
+    out = Path(args.out)
+    shutil.rmtree(out / "store", ignore_errors=True)
+    code = _report_once(out, args.extra, args.lines)
+    if args.add_run:
+        print(f"added {add_run(out)}")
+        code = _report_once(out, args.extra, 3)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     timer = sub.add_parser("time-report", help="time a cold `gpubench report` over OUT")
     timer.add_argument("out", metavar="OUT")
     timer.add_argument("--lines", type=int, default=12, help="summary lines printed (default 12)")
+    timer.add_argument(
+        "--add-run", action="store_true", help="then save one new run and time the report again"
+    )
     timer.add_argument("extra", nargs="*", help="more `gpubench report` options (after --)")
     args = parser.parse_args(argv)
     if args.verb == "generate":

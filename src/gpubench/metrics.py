@@ -4,7 +4,7 @@ The sampler's sources read these metrics (:mod:`gpubench.telemetry`), the trace 
 the sampler's summary keys are ``<name>_<stat>`` (:func:`summary_key`: ``power_w_mean``, as saved in
 ``extra_info["telemetry"]``), and the report's tidy table uses the same keys as columns. Memory is in bytes
 (the name says so); nvidia-smi's ``memory.*`` fields are MiB (``smi_unit``; divide by ``smi_scale``).
-Spellings the report met in older files (``power_mean_w``: stat before the unit) are read through
+Spellings the report met in older files (the statistic before the unit) are read through
 :func:`canonical_key`. Imports only the standard library.
 """
 
@@ -197,7 +197,7 @@ def summary_key(name: str, stat: str) -> str:
 
 
 def canonical_key(key: str) -> str:
-    """``key`` in the one spelling: ``power_mean_w`` (stat before the unit) -> ``power_w_mean``."""
+    """``key`` in the one spelling: ``temp_max_c`` (stat before the unit) -> ``temp_c_max``."""
     match = _LEGACY.match(key)
     if match is None:
         return key

@@ -41,7 +41,7 @@ def write_run(
 
 def damaged_copy(tmp_path: Path) -> tuple[Path, list[Path]]:
     results = tmp_path / "results"
-    shutil.copytree(RUNS, results, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    shutil.copytree(RUNS, results, ignore=shutil.ignore_patterns("*.py", "__pycache__", "store"))
     bench = results / "benchmarks" / fx.MACHINE_ID
     good = (bench / fx.RUNS["run1"]["file"]).read_text("utf-8")
     damaged = {

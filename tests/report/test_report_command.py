@@ -53,7 +53,10 @@ def test_gpubench_report_turns_two_runs_into_every_output(
     from gpubench.cli import main
 
     out = tmp_path / "out"
-    assert main(["report", "--results-dir", str(RUNS), "--output", str(out)]) == 0
+    assert (
+        main(["report", "--results-dir", str(RUNS), "--output", str(out), "--store", str(tmp_path / "s")])
+        == 0
+    )
     printed = capsys.readouterr().out
     for name in ("report.md", "report.html", "tidy.csv", "tidy.parquet"):
         assert (out / name).is_file(), name
@@ -109,7 +112,17 @@ def test_unknown_timeline_benchmark_exits_2_listing_the_choices(
     from gpubench.cli import main
 
     code = main(
-        ["report", "--results-dir", str(RUNS), "--output", str(tmp_path / "o"), "--benchmark", "nope"]
+        [
+            "report",
+            "--results-dir",
+            str(RUNS),
+            "--output",
+            str(tmp_path / "o"),
+            "--benchmark",
+            "nope",
+            "--store",
+            str(tmp_path / "s"),
+        ],
     )
     assert code == 2
     err = capsys.readouterr().err

@@ -38,7 +38,9 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def report(results: Path, out: Path, *extra: str) -> int:
     from gpubench.cli import main
 
-    return main(["report", "--results-dir", str(results), "--output", str(out), "--no-plots", *extra])
+    # the results store goes beside the output, never into the tracked fixture folders
+    store = ["--store", str(out.parent / f"{out.name}-store")]
+    return main(["report", "--results-dir", str(results), "--output", str(out), "--no-plots", *store, *extra])
 
 
 def test_saved_rounds_are_loaded_beside_the_tidy_table() -> None:

@@ -127,11 +127,38 @@ def test_one_gpu_slower_in_its_latest_run_is_flagged_and_named(tmp_path: Path) -
 
 
 def test_a_gpu_slow_for_its_last_runs_is_still_compared_with_how_it_was(tmp_path: Path) -> None:
-    """The baseline is the median of the previous runs, so a slowdown three runs old is still flagged."""
-    results = _fleet(tmp_path, "--hosts", "2", "--days", "8", "--slow", "node01:2:8:3")
+    """The baseline is the median of the previous runs, so a slowdown three runs old is still flagged; the
+    run-to-run spread (a robust one: the two slow runs among the previous ones barely move it) needs a
+    few weeks of runs to make 8% stand out among the fleet's trends."""
+    results = _fleet(tmp_path, "--hosts", "2", "--days", "20", "--slow", "node01:2:8:3")
     report = build_report(results, QUIET)
     assert report.findings["regression"] == 2
     assert any("REGRESSION node01 cuda:2" in line for line in report.summary[:4])
+
+
+def test_whole_runs_shifted_together_raise_no_flag(tmp_path: Path) -> None:
+    """480 runs (16 nodes × 30 nights) where each node's night shifts all its GPUs by N(0, 2%): the
+    within-run test alone flagged 12 of the 256 trends; against each GPU's run-to-run spread none."""
+    results = _fleet(tmp_path, "--hosts", "16", "--days", "30", "--run-noise", "0.02")
+    report = build_report(results, QUIET)
+    assert report.findings["regression"] == 0
+    assert report.findings["outlier"] == 0
+    trends = report.trends
+    verdict = trends.columns.index("verdict")
+    assert any("run-to-run spread" in row[verdict] for row in trends.rows)  # the withdrawn ones say why
+
+
+def test_run_to_run_p_values_follow_student_t() -> None:
+    from gpubench.report.spread import run_to_run, student_t_two_sided
+
+    assert student_t_two_sided(2.776445, 4) == pytest.approx(0.05, abs=1e-6)  # t table, 4 df
+    assert student_t_two_sided(12.7062, 1) == pytest.approx(0.05, abs=1e-5)
+    assert student_t_two_sided(0.0, 3) == 1.0
+    assert run_to_run([1.0, 1.01, 0.99], 2.0) is None  # too few previous runs to measure a spread
+    steady = run_to_run([1.0, 1.02, 0.98, 1.01, 0.99, 1.0], 1.01)
+    assert steady is not None and steady.p_value > 0.5
+    slow = run_to_run([1.0, 1.02, 0.98, 1.01, 0.99, 1.0] * 3, 1.3)
+    assert slow is not None and slow.p_value < 1e-4 and slow.change_pct == pytest.approx(30.0)
 
 
 def test_outliers_compare_siblings_across_hosts(tmp_path: Path) -> None:
@@ -155,3 +182,44 @@ def test_fleet_files_carry_each_gpus_identity(tmp_path: Path) -> None:
     assert run["machine_info"]["gpubench"]["environment"]["host"] == "node01"
     assert all(len(b["stats"]["data"]) == 20 for b in run["benchmarks"])
     assert {b["name"] for b in run["benchmarks"]} >= {"test_matmul[cuda:1-f32-4096]"}
+
+
+# --- a report that stays readable at fleet size ---------------------------------------------------------
+
+
+def test_a_fleet_report_leads_with_the_fleet_and_pages_only_what_needs_a_look(tmp_path: Path) -> None:
+    from gpubench.report.markdown import render_markdown
+
+    results = _fleet(tmp_path, "--hosts", "3", "--days", "2", "--noise", "0.01", "--slow", "node02:6:20:1")
+    report = build_report(results, QUIET)
+    assert report.summary[0].startswith("Fleet: 24 GPU(s) on 3 host(s), 1 model(s): 0 verified")
+    assert "1 regressed" in report.summary[0]
+    assert [p.title for p in report.pages] == ["cuda:6 · NVIDIA H100 80GB HBM3 · node02"]
+    assert len(report.gpu_index.rows) == 23 and {r[-1] for r in report.gpu_index.rows} == {"ok"}
+    assert report.fleet_hosts.rows[0][0] == "node02" and report.fleet_hosts.flagged[0]
+    assert report.runs.caption.startswith("All 6 runs: 6 benchmark run(s)")
+    markdown = render_markdown(report)
+    assert "## Fleet" in markdown and "### Every other device" in markdown
+
+
+def test_trend_cells_are_a_sparkline_and_the_last_values() -> None:
+    from gpubench.report.text import sparkline, trend_cell
+
+    assert sparkline([1.0, 2.0, 3.0]) == "▁▄█"
+    assert sparkline([2.0, 2.0]) == "▁▁"
+    cell = trend_cell([0.001] * 30 + [0.002])
+    assert cell == "▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁█ … 1 ms → 1 ms → 2 ms (31 runs)"
+    assert trend_cell([0.001, 0.002]) == "1 ms → 2 ms"
+
+
+def test_skipped_entries_are_grouped_by_reason() -> None:
+    from gpubench.report.fleet import skipped_table
+
+    warnings = [
+        f"x/run{i}.json (cuda:0): telemetry trace 'telemetry/r{i}.csv' not found under /r" for i in range(7)
+    ]
+    warnings.append("skipped /r/benchmarks/h/0004_empty.json: empty file")
+    table = skipped_table(warnings)
+    assert [row[1] for row in table.rows] == ["7", "1"]
+    assert table.rows[0][2].count("run") == 3 and table.rows[0][2].endswith("· …")  # three examples
+    assert table.rows[1][0] == "empty file"

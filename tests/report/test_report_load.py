@@ -73,18 +73,18 @@ def test_telemetry_summary_columns_come_from_extra_info(loaded: LoadedRuns) -> N
     traced = frame[frame["trace"].notna()]
     assert len(traced) == 6  # mnist and matmul on three devices in the second run
     assert {
-        "gpu_util_mean_pct",
-        "power_mean_w",
-        "power_max_w",
+        "gpu_util_pct_mean",
+        "power_w_mean",
+        "power_w_max",
         "energy_j",
-        "sm_clock_mean_mhz",
-        "cpu_util_mean_pct",
+        "sm_clock_mhz_mean",
+        "cpu_util_pct_mean",
     } <= set(frame.columns)
     row = traced[(traced["device"] == "cuda:0") & (traced["group"] == "mnist-epoch")].iloc[0]
     trace = pd.read_csv(RUNS / row["trace"])
-    assert row["power_mean_w"] == pytest.approx(trace["power_w"].mean(), abs=0.01)
+    assert row["power_w_mean"] == pytest.approx(trace["power_w"].mean(), abs=0.01)
     assert row["energy_j"] == pytest.approx(trace["energy_j"].iloc[-1] - trace["energy_j"].iloc[0], abs=0.01)
-    assert math.isnan(frame[frame["trace"].isna()]["power_mean_w"].iloc[0])
+    assert math.isnan(frame[frame["trace"].isna()]["power_w_mean"].iloc[0])
 
 
 def test_a_trace_without_a_summary_is_summarised_from_the_csv(tmp_path: Path) -> None:
@@ -95,8 +95,8 @@ def test_a_trace_without_a_summary_is_summarised_from_the_csv(tmp_path: Path) ->
     write_run(tmp_path, "a", [entry], ["cuda:0"], "2026-11-01T00:00:00+00:00")
     frame = load_runs(tmp_path).benchmarks
     power = [float(r[5]) for r in rows]
-    assert frame["power_mean_w"].iloc[0] == pytest.approx(sum(power) / len(power))
-    assert frame["power_max_w"].iloc[0] == pytest.approx(max(power))
+    assert frame["power_w_mean"].iloc[0] == pytest.approx(sum(power) / len(power))
+    assert frame["power_w_max"].iloc[0] == pytest.approx(max(power))
     assert frame["telemetry_samples"].iloc[0] == len(rows)
 
 
@@ -117,10 +117,10 @@ def test_flatten_telemetry_reads_the_samplers_flat_keys() -> None:
         "trace": "results/x.csv",
     }
     assert flatten_telemetry(sampler) == {
-        "power_mean_w": 200.0,
-        "power_max_w": 250.0,
-        "pcie_tx_mean_kb_per_s": 5.0,
-        "util_mean_pct": 90.0,
+        "power_w_mean": 200.0,
+        "power_w_max": 250.0,
+        "pcie_tx_kb_per_s_mean": 5.0,
+        "util_pct_mean": 90.0,
         "energy_j": 3.0,
         "telemetry_status": "ok",
         "telemetry_duration_s": 1.0,
@@ -139,13 +139,13 @@ def test_flatten_telemetry_accepts_nested_and_flat_summaries() -> None:
         "trace": "x.csv",
     }
     assert flatten_telemetry(nested) == {
-        "power_mean_w": 200.0,
-        "power_max_w": 250.0,
+        "power_w_mean": 200.0,
+        "power_w_max": 250.0,
         "energy_j": 12.5,
         "telemetry_samples": 40.0,
     }
-    flat = {"gpu_util_mean_pct": 91.0, "trace": "x.csv", "power_w": {"mean": float("nan")}}
-    assert flatten_telemetry(flat) == {"gpu_util_mean_pct": 91.0}
+    flat = {"gpu_util_pct_mean": 91.0, "trace": "x.csv", "power_w": {"mean": float("nan")}}
+    assert flatten_telemetry(flat) == {"gpu_util_pct_mean": 91.0}
 
 
 def test_verification_runs_load_with_their_verdicts(loaded: LoadedRuns) -> None:
@@ -194,3 +194,9 @@ def test_a_bad_entry_inside_a_good_file_is_skipped_alone(tmp_path: Path) -> None
         f"skipped {path} benchmark #1",
         f"skipped {path} benchmark #2",
     ]
+
+
+def test_flatten_telemetry_reads_the_older_stat_before_unit_spelling() -> None:
+    """Files saved before the one spelling (statistic before the unit) still read, under the new names."""
+    old = {"gpu_util_mean_pct": 91.0, "temp_max_c": 70.0, "sm_clock": {"mean": 1500.0}}
+    assert flatten_telemetry(old) == {"gpu_util_pct_mean": 91.0, "temp_c_max": 70.0, "sm_clock_mean": 1500.0}

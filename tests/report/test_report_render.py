@@ -76,10 +76,7 @@ def test_markdown_escape_and_control_stripping() -> None:
 
 def test_timeline_benchmark_is_chosen_by_name_or_the_longest_trace(loaded: LoadedRuns) -> None:
     frame = loaded.benchmarks
-    assert (
-        choose_timeline_benchmark(frame, RUNS, None)
-        == "mnist-epoch / test_mnist_epoch[device_resident]"
-    )
+    assert choose_timeline_benchmark(frame, RUNS, None) == "mnist-epoch / test_mnist_epoch[device_resident]"
     assert choose_timeline_benchmark(frame, RUNS, "matmul") == "matmul-f32 / test_matmul[f32-4096]"
 
 

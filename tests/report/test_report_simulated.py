@@ -75,10 +75,23 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     env.update(HOME=str(root), XDG_CONFIG_HOME=str(root / "xdg"))
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rootdir", str(root),
-         f"--gpubench-devices={','.join(DEVICES)}", "--benchmark-save=dgx",
-         f"--benchmark-storage=file://{root / 'results' / 'benchmarks'}"],
-        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(root),
+            f"--gpubench-devices={','.join(DEVICES)}",
+            "--benchmark-save=dgx",
+            f"--benchmark-storage=file://{root / 'results' / 'benchmarks'}",
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"{len(DEVICES)} passed" in proc.stdout, proc.stdout
@@ -115,9 +128,9 @@ def test_the_tidy_table_has_each_gpus_identity_and_telemetry(loaded: LoadedRuns)
         identity = (row["gpu_uuid"], row["gpu_name"], row["gpu_pci_bus_id"])
         assert identity == (gpu.uuid, gpu.name, gpu.pci.bus_id)
         assert row["telemetry_source"] == "nvml"
-        assert row["power_mean_w"] == pytest.approx(gpu.power.usage_mw / 1000)
-        assert row["temp_max_c"] == gpu.temperature_c
-        assert row["pcie_tx_mean_kb_per_s"] == gpu.pcie.tx_kb_s
+        assert row["power_w_mean"] == pytest.approx(gpu.power.usage_mw / 1000)
+        assert row["temp_c_max"] == gpu.temperature_c
+        assert row["pcie_tx_kb_per_s_mean"] == gpu.pcie.tx_kb_s
         if device == LOST_DEVICE:
             assert row["telemetry_status"] == "partial" and row["telemetry_samples"] == 1
             assert "GpuIsLost" in row["telemetry_unavailable_reason"]
@@ -144,14 +157,14 @@ def test_every_page_shows_its_gpus_telemetry_in_units(report: Report) -> None:
         gpu, page = _gpu(device), _page(report, device)
         assert gpu.power.usage_mw is not None and gpu.memory is not None
         shown = {metric: value for metric, value, _ in page.telemetry.rows}
-        assert shown["power_mean_w"] == f"{gpu.power.usage_mw / 1000:.3g} W"  # 68.6 W
-        assert shown["temp_max_c"] == f"{gpu.temperature_c} °C"
-        assert shown["sm_clock_mean_mhz"] == f"{gpu.clocks_mhz.sm} MHz"
-        assert shown["pcie_tx_mean_kb_per_s"] == f"{format_number(gpu.pcie.tx_kb_s)} KB/s"  # KB/s, not s
-        assert shown["pcie_rx_max_kb_per_s"] == f"{format_number(gpu.pcie.rx_kb_s)} KB/s"
-        assert shown["mem_reserved_max_bytes"] == f"{(gpu.memory.reserved_bytes or 0) / 2**30:.2f} GiB"
+        assert shown["power_w_mean"] == f"{gpu.power.usage_mw / 1000:.3g} W"  # 68.6 W
+        assert shown["temp_c_max"] == f"{gpu.temperature_c} °C"
+        assert shown["sm_clock_mhz_mean"] == f"{gpu.clocks_mhz.sm} MHz"
+        assert shown["pcie_tx_kb_per_s_mean"] == f"{format_number(gpu.pcie.tx_kb_s)} KB/s"  # KB/s, not s
+        assert shown["pcie_rx_kb_per_s_max"] == f"{format_number(gpu.pcie.rx_kb_s)} KB/s"
+        assert shown["mem_reserved_bytes_max"] == f"{(gpu.memory.reserved_bytes or 0) / 2**30:.2f} GiB"
         if device != LOST_DEVICE:  # lost before the driver's first utilization sample
-            assert shown["gpu_util_mean_pct"] == "0 %"  # idle in the recording
+            assert shown["gpu_util_pct_mean"] == "0 %"  # idle in the recording
 
 
 def test_a_gpu_lost_mid_run_says_so_on_its_page(report: Report) -> None:

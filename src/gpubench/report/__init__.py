@@ -1,8 +1,11 @@
 """Per-GPU reports from saved runs (``gpubench report``, ``nox -s report``). Each module imports only
 those listed before it: ``columns`` (the tidy table's columns) and ``traces`` (telemetry summaries and
 trace CSVs) → ``load`` (every saved run into one tidy pandas table; damaged files skipped with a
-warning) → ``text`` (values as text) → ``analysis`` (ratios, trends, regression and outlier flags) →
-``model`` (the report's dataclasses) → ``pages`` (one page per GPU) and ``plots`` (matplotlib) →
+warning) → ``store`` (the incremental Parquet results store: each saved run ingested once) → ``text``
+(values as text) → ``compare``, ``spread`` and ``fdr`` (the noise-aware, run-to-run and false-discovery
+rules) → ``analysis`` (ratios, trends, regression and outlier flags) → ``model`` (the report's
+dataclasses) → ``fleet`` (fleet summary, GPU index, grouped skips) → ``pages`` (one page per GPU that
+needs one) and ``plots`` (matplotlib) →
 ``build`` (:func:`build_report`) → ``markdown`` and ``html`` (renderers) → ``outputs`` (the report
 folder: Markdown, HTML, CSV, Parquet, PNG) → ``command`` (the ``gpubench report`` verb). Outside the
 package they may import :mod:`gpubench.config`, :mod:`gpubench.results`, :mod:`gpubench.console`, pandas

@@ -8,6 +8,8 @@ and beyond the threshold, never from noise). Pure functions of pandas frames; no
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import re
 import statistics
@@ -15,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gpubench.report.compare import Comparison, NoiseRule, Rounds, compare
-from gpubench.report.text import format_seconds
+from gpubench.report.spread import RunSpread, gate, run_cutoff, run_to_run
+from gpubench.report.text import trend_cell
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -142,6 +145,51 @@ def rounds_of(record: Mapping[str, Any], samples: Mapping[SampleKey, tuple[float
     )
 
 
+class CompareCache:
+    """Comparisons already made, by what was compared (the two rows' run, benchmark, GPU, median and
+    rounds), the threshold, the rule and the names: :func:`~gpubench.report.compare.compare` is
+    deterministic (its bootstrap is seeded), so a report after one new run only compares what changed.
+    ``entries`` is JSON-ready; ``used`` the keys this report asked for (the rest can be dropped)."""
+
+    def __init__(self, entries: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self.entries: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (entries or {}).items()}
+        self.used: set[str] = set()
+
+    def compare(
+        self,
+        before: Mapping[str, Any],
+        after: Mapping[str, Any],
+        threshold: float,
+        rule: NoiseRule | None,
+        names: tuple[str, str],
+        samples: Mapping[SampleKey, tuple[float, ...]] | None,
+    ) -> Comparison:
+        key = json.dumps(
+            [_row_key(before), _row_key(after), threshold, dataclasses.astuple(rule or NoiseRule()), names]
+        )
+        self.used.add(key)
+        hit = self.entries.get(key)
+        if hit is not None:
+            try:
+                return Comparison(**hit)
+            except TypeError:  # kept by a gpubench whose Comparison had other fields: compare again
+                pass
+        result = compare(rounds_of(before, samples), rounds_of(after, samples), threshold, rule, names)
+        self.entries[key] = dataclasses.asdict(result)
+        return result
+
+    def kept(self) -> dict[str, dict[str, Any]]:
+        """The entries this report used."""
+        return {k: v for k, v in self.entries.items() if k in self.used}
+
+
+def _row_key(record: Mapping[str, Any]) -> list[Any]:
+    return [str(record[c]) for c in ("run_id", "group", "case", "gpu_uuid")] + [
+        float(record["median_s"]),
+        float(record.get("rounds") or 0),
+    ]
+
+
 def comparison_cells(result: Comparison | None) -> dict[str, Any]:
     """The :data:`COMPARISON_COLUMNS` of one comparison (NaN and None when nothing was compared)."""
     if result is None:
@@ -164,6 +212,7 @@ def trend_table(
     samples: Mapping[SampleKey, tuple[float, ...]] | None = None,
     rule: NoiseRule | None = None,
     baseline_runs: int = BASELINE_RUNS,
+    cache: CompareCache | None = None,
 ) -> pd.DataFrame:
     """Each benchmark on each GPU (by UUID) across runs: the latest run's rounds against its baseline's.
 
@@ -173,7 +222,9 @@ def trend_table(
     from). ``change_pct`` > 0 means slower (ratio of medians); ``regression`` is True only when the
     comparison (:func:`~gpubench.report.compare.compare` under ``rule``, on the raw rounds in ``samples``
     where saved, else the stats block) finds the latest run significantly slower by more than
-    ``regression_pct`` (before :func:`~gpubench.report.fdr.control_fdr` withdraws what noise explains).
+    ``regression_pct`` **and** the GPU's run-to-run spread does not explain it
+    (:func:`~gpubench.report.spread.run_to_run`, from its previous runs; before
+    :func:`~gpubench.report.fdr.control_fdr` withdraws what noise explains).
     """
     import pandas as pd
 
@@ -199,9 +250,18 @@ def trend_table(
         empty: pd.DataFrame = pd.DataFrame(columns=columns)
         return empty
     out = [
-        _trend_row(key, history, regression_pct, samples, rule, baseline_runs)
+        _trend_row(key, history, regression_pct, samples, rule, baseline_runs, cache or CompareCache())
         for key, history in sorted(_run_history(frame).items())
     ]
+    # whole runs shift together (machine-wide noise): a flag must also beat the GPU's own run-to-run
+    # spread, held to the report's FDR over every GPU trend
+    spreads: list[RunSpread | None] = [row.pop("_spread") for row in out]
+    cutoff = run_cutoff(spreads, (rule or NoiseRule()).fdr)
+    family = sum(s is not None for s in spreads)
+    for row, spread in zip(out, spreads, strict=True):
+        if row["result"] is not None and spread is not None:
+            result = gate(row["result"], spread, cutoff, family)
+            row.update(comparison_cells(result), regression=result.flagged)
     table: pd.DataFrame = pd.DataFrame(out, columns=columns)
     return table
 
@@ -235,6 +295,7 @@ def _trend_row(
     samples: Mapping[SampleKey, tuple[float, ...]] | None,
     rule: NoiseRule | None,
     baseline_runs: int,
+    cache: CompareCache,
 ) -> dict[str, Any]:
     group, case, uuid = key
     latest = history[-1]
@@ -246,7 +307,7 @@ def _trend_row(
         "gpu_uuid": uuid,
         "gpu_name": latest["name"],
         "runs": len(history),
-        "history": " → ".join(format_seconds(h["median_s"]) for h in history),
+        "history": trend_cell([float(h["median_s"]) for h in history]),
         "previous_run": None,
         "previous_median_s": math.nan,
         "baseline_runs": 0,
@@ -254,6 +315,7 @@ def _trend_row(
         "latest_median_s": float(latest["median_s"]),
         "change_pct": math.nan,
         "regression": False,
+        "_spread": None,
     }
     result = None
     if len(history) >= 2:
@@ -264,15 +326,16 @@ def _trend_row(
             "previous run" if len(window) == 1 else f"baseline run (median of {len(window)})",
             "latest run",
         )
-        result = compare(
-            rounds_of(previous, samples), rounds_of(latest, samples), regression_pct, rule, names
-        )
+        result = cache.compare(previous, latest, regression_pct, rule, names, samples)
+        # this GPU's run-to-run spread, where it has enough previous runs to measure one (see trend_table)
+        spread = run_to_run([float(h["median_s"]) for h in history[:-1]], float(latest["median_s"]))
         row.update(
             previous_run=previous["run_id"],
             baseline_runs=len(window),
             previous_median_s=float(previous["median_s"]),
             change_pct=(float(latest["median_s"]) / float(previous["median_s"]) - 1.0) * 100.0,
             regression=result.flagged,
+            _spread=spread,
         )
     return row | comparison_cells(result)
 
@@ -282,6 +345,7 @@ def outlier_table(
     outlier_pct: float,
     samples: Mapping[SampleKey, tuple[float, ...]] | None = None,
     rule: NoiseRule | None = None,
+    cache: CompareCache | None = None,
 ) -> pd.DataFrame:
     """GPUs slower than the median of their same-model siblings on the same benchmark.
 
@@ -327,7 +391,7 @@ def outlier_table(
             continue
         for i, member in enumerate(members):
             others = [m for j, m in enumerate(members) if j != i]
-            out.append(_outlier_row(member, others, outlier_pct, samples, rule))
+            out.append(_outlier_row(member, others, outlier_pct, samples, rule, cache or CompareCache()))
     table: pd.DataFrame = pd.DataFrame(out, columns=columns)
     return table
 
@@ -338,19 +402,15 @@ def _outlier_row(
     outlier_pct: float,
     samples: Mapping[SampleKey, tuple[float, ...]] | None,
     rule: NoiseRule | None,
+    cache: CompareCache,
 ) -> dict[str, Any]:
     sibling = statistics.median(float(m["throughput"]) for m in others)
     deficit = (1.0 - float(member["throughput"]) / sibling) * 100.0 if sibling > 0 else math.nan
     reference = min(others, key=lambda m: abs(float(m["throughput"]) - sibling))
     # the same work per call on the same model: throughput deficit d is a time ratio of 1 / (1 - d)
     threshold = (100.0 / (100.0 - outlier_pct) - 1.0) * 100.0 if outlier_pct < 100 else math.inf
-    result = compare(
-        rounds_of(reference, samples),
-        rounds_of(member, samples),
-        threshold,
-        rule,
-        names=(f"sibling {reference['device']} ({reference['host']})", "this GPU"),
-    )
+    names = (f"sibling {reference['device']} ({reference['host']})", "this GPU")
+    result = cache.compare(reference, member, threshold, rule, names, samples)
     fields = {k: v for k, v in member.items() if k not in ("median_s", "iqr_s", "rounds")}
     return {
         **fields,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from gpubench.config import ReportSection
 from gpubench.report.analysis import (
     BASELINE_RUNS,
+    CompareCache,
     bench_label,
     missed_targets,
     outlier_table,
@@ -20,6 +21,16 @@ from gpubench.report.analysis import (
 )
 from gpubench.report.compare import NoiseRule
 from gpubench.report.fdr import FdrControl, control_fdr
+from gpubench.report.fleet import (
+    ALL_PAGES_LIMIT,
+    RUNS_SHOWN,
+    attention,
+    fleet_tables,
+    gpu_index,
+    limit_rows,
+    runs_caption,
+    skipped_table,
+)
 from gpubench.report.load import LoadedRuns, load_runs
 from gpubench.report.model import Plot, Report, Table
 from gpubench.report.pages import gpu_pages, not_run
@@ -43,12 +54,14 @@ def build_report(
     benchmark: str | None = None,
     loaded: LoadedRuns | None = None,
     rule: NoiseRule | None = None,
+    cache: CompareCache | None = None,
 ) -> Report:
     """Load the runs under ``results_dir`` and derive every table, page and plot of the report.
 
     ``configured_devices`` orders the devices (the first is the ratio denominator); None: the order the
     latest run was configured with (its ``bench.devices``). ``rule``: how sure a regression or outlier
-    flag must be (default: :func:`noise_rule` of ``settings``). Raises :class:`ReportError` when
+    flag must be (default: :func:`noise_rule` of ``settings``). ``cache``: comparisons already made
+    (:class:`~gpubench.report.analysis.CompareCache`; the store keeps one between reports). Raises :class:`ReportError` when
     ``benchmark`` names no traced benchmark.
     """
     settings = settings or ReportSection()
@@ -59,10 +72,16 @@ def build_report(
     if configured_devices is None:
         configured_devices = recorded_device_order(loaded)
     ratios = ratio_table(frame, configured_devices)
-    trends = trend_table(frame, settings.regression_pct, loaded.samples, rule)
-    outliers = outlier_table(frame, settings.outlier_pct, loaded.samples, rule)
+    cache = cache if cache is not None else CompareCache()
+    trends = trend_table(frame, settings.regression_pct, loaded.samples, rule, cache=cache)
+    outliers = outlier_table(frame, settings.outlier_pct, loaded.samples, rule, cache=cache)
     fdr = control_fdr(((trends, "regression"), (outliers, "outlier")), rule.fdr)
-    pages = gpu_pages(loaded, trends, outliers)
+    fleet_line, by_host, by_model = fleet_tables(loaded, trends, outliers)
+    devices = _device_count(loaded)
+    # a small machine: a page per device; a fleet: pages for what needs a look, one index for the rest
+    only = None if devices <= ALL_PAGES_LIMIT else set(attention(loaded, trends, outliers))
+    pages = gpu_pages(loaded, trends, outliers, only)
+    index = gpu_index(loaded, {p.uuid for p in pages}) if only is not None else Table((), ())
     chosen = benchmark or settings.benchmark or None
     timeline = choose_timeline_benchmark(frame, loaded.results_dir, chosen) if not frame.empty else None
     plots = _plots(loaded, settings, timeline, configured_devices, warnings)
@@ -71,7 +90,8 @@ def build_report(
         "outlier": int(outliers["outlier"].sum()) if not outliers.empty else 0,
         "missed-target": missed_targets(frame),
     }
-    summary = _summary(loaded, settings, rule, (trends, outliers), findings, len(pages), fdr)
+    shown = devices if only is not None else len(pages)
+    summary = (fleet_line, *_summary(loaded, settings, rule, (trends, outliers), findings, shown, fdr))
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     return Report(
         generated=now,
@@ -80,15 +100,26 @@ def build_report(
         settings=settings,
         runs=_runs_rendered(loaded),
         ratios=_ratio_rendered(ratios),
-        trends=_trend_rendered(trends, settings.regression_pct, rule),
-        outliers=_outlier_rendered(outliers, settings.outlier_pct, rule),
+        trends=limit_rows(_trend_rendered(trends, settings.regression_pct, rule), what="trends"),
+        outliers=limit_rows(_outlier_rendered(outliers, settings.outlier_pct, rule), what="comparisons"),
         pages=pages,
         plots=plots,
         timeline_benchmark=timeline,
         summary=summary,
         warnings=tuple(warnings),
         findings=findings,
+        fleet_hosts=by_host,
+        fleet_models=by_model,
+        gpu_index=index,
+        skipped=skipped_table(warnings),
     )
+
+
+def _device_count(loaded: LoadedRuns) -> int:
+    uuids = set(loaded.benchmarks["gpu_uuid"].astype(str))
+    if not loaded.verify.empty:
+        uuids |= set(loaded.verify["gpu_uuid"].astype(str))
+    return len(uuids)
 
 
 def noise_rule(settings: ReportSection, alpha: float | None = None, fdr: float | None = None) -> NoiseRule:
@@ -184,7 +215,7 @@ def _named(table: pd.DataFrame, flag: str, word: str) -> list[str]:
 
 def _runs_rendered(loaded: LoadedRuns) -> Table:
     rows = []
-    for _, r in loaded.runs.iterrows():
+    for _, r in loaded.runs.tail(RUNS_SHOWN).iterrows():
         when = r["run_time"].strftime("%Y-%m-%d %H:%M UTC") if r["run_time"] == r["run_time"] else "–"
         rows.append(
             (
@@ -198,7 +229,11 @@ def _runs_rendered(loaded: LoadedRuns) -> Table:
                 cell(r["config_files"]),
             )
         )
-    return Table(("kind", "run", "time", "host", "devices", "torch", "driver", "config files"), tuple(rows))
+    return Table(
+        ("kind", "run", "time", "host", "devices", "torch", "driver", "config files"),
+        tuple(rows),
+        caption=runs_caption(loaded, len(rows)),
+    )
 
 
 def _ratio_rendered(ratios: pd.DataFrame) -> Table:
@@ -242,13 +277,13 @@ def _trend_rendered(trends: pd.DataFrame, pct: float, rule: NoiseRule) -> Table:
         rows.append(
             (
                 bench_label(r["group"], r["case"]),
+                r["host"],
                 r["device"],
                 "REGRESSION" if r["regression"] else _TREND_FLAGS.get(str(r["verdict"]), "ok"),
                 format_pct(r["change_pct"], signed=True),
-                cell(r["comparison"]),
                 r["history"],
+                cell(r["comparison"]),
                 cell(r["gpu_name"]),
-                r["host"],
                 r["gpu_uuid"],
             )
         )
@@ -264,7 +299,8 @@ def _trend_rendered(trends: pd.DataFrame, pct: float, rule: NoiseRule) -> Table:
         else "Only one run per benchmark and GPU so far: nothing to compare with."
     )
     return Table(
-        ("benchmark", "device", "flag", "change", "verdict", "median per run", "GPU", "host", "UUID"),
+        # host and device first, the trend beside the change: at fleet size the verdict text is wide
+        ("benchmark", "host", "device", "flag", "change", "median per run", "verdict", "GPU", "UUID"),
         tuple(rows),
         tuple(flags),
         caption,
@@ -283,6 +319,7 @@ def _outlier_rendered(outliers: pd.DataFrame, pct: float, rule: NoiseRule) -> Ta
         rows.append(
             (
                 bench_label(r["group"], r["case"]),
+                r["host"],
                 r["device"],
                 "OUTLIER" if r["outlier"] else "ok",
                 format_pct(-r["deficit_pct"], signed=True),
@@ -290,7 +327,6 @@ def _outlier_rendered(outliers: pd.DataFrame, pct: float, rule: NoiseRule) -> Ta
                 f"{format_number(r['sibling_median'])} ({r['siblings']})",
                 cell(r["comparison"]),
                 r["gpu_name"],
-                r["host"],
                 index,
                 r["gpu_uuid"],
             )
@@ -307,6 +343,7 @@ def _outlier_rendered(outliers: pd.DataFrame, pct: float, rule: NoiseRule) -> Ta
     return Table(
         (
             "benchmark",
+            "host",
             "device",
             "flag",
             "vs siblings",
@@ -314,7 +351,6 @@ def _outlier_rendered(outliers: pd.DataFrame, pct: float, rule: NoiseRule) -> Ta
             "sibling median (n)",
             "verdict",
             "GPU",
-            "host",
             "index",
             "UUID",
         ),

@@ -13,10 +13,11 @@ from typing import Any
 
 from gpubench import killpoints
 from gpubench.config.options import config_from_args
+from gpubench.report.analysis import CompareCache
 from gpubench.report.build import build_report, noise_rule
-from gpubench.report.load import load_runs
 from gpubench.report.model import ReportError
 from gpubench.report.outputs import default_output_dir, write_report
+from gpubench.report.store import ResultsStore
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 FAIL_ON = ("regression", "outlier", "missed-target")
@@ -69,6 +70,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-plots", action="store_true", help="skip matplotlib plots (faster)")
     parser.add_argument(
+        "--store",
+        metavar="DIR",
+        help="the Parquet results store new saved runs are ingested into and the report reads "
+        "(default: <results>/store/; delete it to rebuild it from the JSON files)",
+    )
+    parser.add_argument(
         "--fail-on",
         metavar="LIST",
         type=fail_on_list,
@@ -109,8 +116,12 @@ def run(args: argparse.Namespace) -> int:
     results_dir = Path(config.results.dir)
     quiet = bool(getattr(args, "quiet", False))
     killpoints.reached("report.load")
-    loaded = load_runs(results_dir)
-    for warning in loaded.warnings:
+    store = Path(args.store) if getattr(args, "store", None) else None
+    results_store = ResultsStore(results_dir, store)
+    ingested = results_store.ingest()
+    loaded = results_store.load()
+    cache = CompareCache(results_store.comparisons())
+    for warning in ingested.warnings:  # named once: the store's ledger remembers them for later reports
         print(f"warning: {warning}", file=sys.stderr)
     if loaded.empty:
         where = "no readable saved runs" if loaded.warnings else "no saved runs"
@@ -130,7 +141,9 @@ def run(args: argparse.Namespace) -> int:
             benchmark=getattr(args, "benchmark", None),
             loaded=loaded,
             rule=noise_rule(settings, getattr(args, "alpha", None), getattr(args, "fdr", None)),
+            cache=cache,
         )
+        results_store.keep_comparisons(cache.kept())
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

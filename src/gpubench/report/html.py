@@ -147,9 +147,19 @@ def render_html(report: Report) -> str:
     warnings = ""
     if report.warnings:
         items = "".join(f"<li>{esc(w)}</li>" for w in report.warnings)
-        warnings = (
-            f'<h2 id="skipped">Skipped or damaged files</h2><div class="warnings"><ul>{items}</ul></div>'
+        listed = table_html(report.skipped, "skipped") if report.skipped.rows else f"<ul>{items}</ul>"
+        warnings = f'<h2 id="skipped">Skipped or damaged files</h2><div class="warnings">{listed}</div>'
+    fleet = ""
+    if report.fleet_hosts.rows:
+        fleet = (
+            f'<h2 id="fleet">Fleet</h2>{table_html(report.fleet_hosts, "fleet-hosts")}'
+            f"{table_html(report.fleet_models, 'fleet-models')}"
         )
+    index = (
+        f'<h2 id="gpu-index">Every other device</h2>{table_html(report.gpu_index, "gpu-index")}'
+        if report.gpu_index.rows
+        else ""
+    )
     throughput = "".join(figure_html(p) for p in report.plots if p.name.startswith("throughput"))
     timelines = "".join(figure_html(p) for p in report.plots if p.name.startswith("timeline"))
     timeline_text = (
@@ -162,14 +172,14 @@ def render_html(report: Report) -> str:
         f"{esc(report.results_dir)}</p></header><main>"
         f'<ul class="summary">{summary}</ul>'
         f'<nav class="toc"><strong>GPU pages:</strong> {toc}</nav>'
-        f"{warnings}"
+        f"{fleet}{warnings}"
         f'<h2 id="runs">Runs</h2>{table_html(report.runs, "runs")}'
         f'<h2 id="side-by-side">Devices side by side</h2>{table_html(report.ratios, "ratios")}{throughput}'
         f'<h2 id="trends">Trends and regressions</h2>{table_html(report.trends, "trends")}'
         '<h2 id="outliers">Outliers against same-model siblings</h2>'
         f"{table_html(report.outliers, 'outliers')}"
         f'<h2 id="timelines">Telemetry timelines</h2>{timeline_text}'
-        f"{''.join(page_html(p) for p in report.pages)}"
+        f"{''.join(page_html(p) for p in report.pages)}{index}"
         "</main>"
     )
     return (

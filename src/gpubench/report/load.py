@@ -39,7 +39,7 @@ class LoadedRuns:
     """Everything read from a results folder.
 
     ``benchmarks``: the tidy table (:data:`BENCHMARK_COLUMNS` plus telemetry summary columns such as
-    ``gpu_util_mean_pct``, ``power_mean_w``, ``energy_j``). ``verify``: one row per verification check.
+    ``gpu_util_pct_mean``, ``power_w_mean``, ``energy_j``). ``verify``: one row per verification check.
     ``warnings``: one line per skipped file or entry, naming it. ``runs``: one row per saved run.
     ``samples``: the raw rounds (seconds per call) of the rows whose saved run kept them
     (pytest-benchmark's ``stats.data``, written with ``--benchmark-save-data``), keyed by
@@ -64,9 +64,10 @@ class LoadedRuns:
 
 
 def load_runs(results_dir: Path) -> LoadedRuns:
-    """Read ``benchmarks/**/*.json`` (pytest-benchmark saves), ``verify/*.json`` and the traces they name."""
-    import pandas as pd
+    """Read ``benchmarks/**/*.json`` (pytest-benchmark saves), ``verify/*.json`` and the traces they name.
 
+    Every file is read each time; ``gpubench report`` reads the store instead
+    (:mod:`gpubench.report.store`), which reads each file once."""
     results_dir = Path(results_dir)
     warnings: list[str] = []
     rows: list[dict[str, Any]] = []
@@ -74,41 +75,74 @@ def load_runs(results_dir: Path) -> LoadedRuns:
     samples: dict[SampleKey, tuple[float, ...]] = {}
     bench_dir = results_dir / "benchmarks"
     for path in sorted(bench_dir.rglob("*.json")) if bench_dir.is_dir() else []:
-        data = _read_json(path, warnings)
-        if data is None:
-            continue
-        problem = _benchmark_schema_problem(data)
-        if problem:
-            warnings.append(f"skipped {path}: {problem}")
-            continue
-        run, file_rows = _benchmark_rows(path, data, results_dir, warnings)
-        if file_rows:
-            runs.append(run)
-            rows.extend(file_rows)
-            _collect_samples(file_rows, samples)
+        read = benchmark_file_rows(path, results_dir, warnings)
+        if read is not None and read[1]:
+            runs.append(read[0])
+            rows.extend(read[1])
+            _collect_samples(read[1], samples)
     verify_rows: list[dict[str, Any]] = []
     verify_dir = results_dir / "verify"
     for path in sorted(verify_dir.glob("*.json")) if verify_dir.is_dir() else []:
-        data = _read_json(path, warnings)
-        if data is None:
-            continue
-        problem = _verify_schema_problem(data)
-        if problem:
-            warnings.append(f"skipped {path}: {problem}")
-            continue
-        run, checks = _verify_rows(path, data, warnings)
-        runs.append(run)
-        verify_rows.extend(checks)
+        read = verify_file_rows(path, results_dir, warnings)
+        if read is not None:
+            runs.append(read[0])
+            verify_rows.extend(read[1])
+    benchmarks = tidy_frame(rows, warnings)
+    return LoadedRuns(
+        results_dir, benchmarks, verify_frame(verify_rows), runs_frame(runs), tuple(warnings), samples
+    )
 
-    benchmarks = _tidy_frame(rows, warnings)
-    verify = pd.DataFrame(verify_rows, columns=list(VERIFY_COLUMNS))
+
+def benchmark_file_rows(
+    path: Path, results_dir: Path, warnings: list[str]
+) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """One pytest-benchmark saved run: its run record and benchmark rows; None (with a warning) when damaged."""
+    data = _read_json(path, warnings)
+    if data is None:
+        return None
+    problem = _benchmark_schema_problem(data)
+    if problem:
+        warnings.append(f"skipped {path}: {problem}")
+        return None
+    return _benchmark_rows(path, data, results_dir, warnings)
+
+
+def verify_file_rows(
+    path: Path, results_dir: Path, warnings: list[str]
+) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """One verification result: its run record and check rows; None (with a warning) when damaged."""
+    del results_dir  # verification results name no trace files
+    data = _read_json(path, warnings)
+    if data is None:
+        return None
+    problem = _verify_schema_problem(data)
+    if problem:
+        warnings.append(f"skipped {path}: {problem}")
+        return None
+    return _verify_rows(path, data, warnings)
+
+
+def verify_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Verification check rows as a table with :data:`VERIFY_COLUMNS`, times parsed."""
+    import pandas as pd
+
+    verify: pd.DataFrame = pd.DataFrame(rows, columns=list(VERIFY_COLUMNS))
     for column in ("started", "finished"):
         verify[column] = pd.to_datetime(verify[column], utc=True, errors="coerce", format="ISO8601")
     verify["duration_s"] = pd.to_numeric(verify["duration_s"], errors="coerce")
+    return verify
+
+
+def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
+    """Run records as a table with :data:`RUN_COLUMNS`, in time order."""
+    import pandas as pd
+
     run_frame = pd.DataFrame(runs, columns=list(RUN_COLUMNS))
     run_frame["run_time"] = pd.to_datetime(run_frame["run_time"], utc=True, errors="coerce", format="ISO8601")
-    run_frame = run_frame.sort_values(["run_time", "run_id"], kind="stable").reset_index(drop=True)
-    return LoadedRuns(results_dir, benchmarks, verify, run_frame, tuple(warnings), samples)
+    ordered: pd.DataFrame = run_frame.sort_values(["run_time", "run_id"], kind="stable").reset_index(
+        drop=True
+    )
+    return ordered
 
 
 def _collect_samples(rows: list[dict[str, Any]], samples: dict[SampleKey, tuple[float, ...]]) -> None:
@@ -173,7 +207,9 @@ def _benchmark_rows(
         machine_id = path.parent.name
     # gpubench writes the run id at the top level ("gpubench": {"run_id"}); older and distributed saves
     # keep it in machine_info
-    run_id = str(as_dict(data.get("gpubench")).get("run_id") or gb.get("run_id") or f"{machine_id}/{path.stem}")
+    run_id = str(
+        as_dict(data.get("gpubench")).get("run_id") or gb.get("run_id") or f"{machine_id}/{path.stem}"
+    )
     run_time = data.get("datetime")
     if not isinstance(run_time, str):
         stamp = _dt.datetime.fromtimestamp(path.stat().st_mtime, _dt.timezone.utc)
@@ -360,20 +396,42 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-_NUMERIC = ("bytes", "flops", "items", "rounds", "gbps", "tflops", "throughput", "gpu_index", "targets", "targets_missed")
+_NUMERIC = (
+    "bytes",
+    "flops",
+    "items",
+    "rounds",
+    "gbps",
+    "tflops",
+    "throughput",
+    "gpu_index",
+    "targets",
+    "targets_missed",
+)
 
 
-def _tidy_frame(rows: list[dict[str, Any]], warnings: list[str]) -> pd.DataFrame:
+def tidy_frame(
+    rows: list[dict[str, Any]], warnings: list[str], keep_rounds: str | None = None
+) -> pd.DataFrame:
+    """Benchmark rows as the tidy table (:data:`BENCHMARK_COLUMNS`, then telemetry columns, sorted).
+
+    The raw rounds (``_data``) are dropped, or kept as a list column named ``keep_rounds``."""
     import pandas as pd
 
-    extra = sorted({k for r in rows for k in r} - set(BENCHMARK_COLUMNS))
+    for row in rows:
+        data = row.pop("_data", None)
+        if keep_rounds:
+            row[keep_rounds] = list(data) if data else None
+    extra = sorted({k for r in rows for k in r} - set(BENCHMARK_COLUMNS) - {keep_rounds})
+    if keep_rounds:
+        extra.append(keep_rounds)
     frame = pd.DataFrame(rows, columns=[*BENCHMARK_COLUMNS, *extra])
     frame["run_time"] = pd.to_datetime(frame["run_time"], utc=True, errors="coerce", format="ISO8601")
     if frame["run_time"].isna().any():
         bad = sorted(set(frame.loc[frame["run_time"].isna(), "source_file"]))
         warnings.extend(f"{f}: unreadable 'datetime'; its run sorts first" for f in bad)
     numeric = [c for c in BENCHMARK_COLUMNS if c.endswith(("_s", "_fraction")) or c in _NUMERIC]
-    for column in [*numeric, *(c for c in extra if c not in TELEMETRY_TEXT.values())]:
+    for column in [*numeric, *(c for c in extra if c not in TELEMETRY_TEXT.values() and c != keep_rounds)]:
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
     # a run merged from several hosts names devices host/cuda:N so that columns stay distinct
     hosts_per_run = frame.groupby("run_id")["host"].transform("nunique") if not frame.empty else frame["host"]
@@ -398,7 +456,9 @@ def _verify_rows(
     for position, check in enumerate(data["checks"]):
         if not isinstance(check, Mapping):
             if warnings is not None:
-                warnings.append(f"skipped {path} check #{position}: expected an object, found {type(check).__name__}")
+                warnings.append(
+                    f"skipped {path} check #{position}: expected an object, found {type(check).__name__}"
+                )
             continue
         device = str(check.get("device") or "")
         ident = names.get(str(check.get("uuid"))) or by_device.get(device) or {}

@@ -52,10 +52,15 @@ def render_markdown(report: Report, plot_dir: str = "plots") -> str:
         *[f"- {md_escape(line)}" for line in report.summary],
         "",
     ]
+    if report.fleet_hosts.rows:
+        out += ["## Fleet", "", md_table(report.fleet_hosts), md_table(report.fleet_models)]
     if report.warnings:
         out += ["## Skipped or damaged files", ""]
-        out += [f"- {md_escape(w)}" for w in report.warnings]
-        out.append("")
+        if report.skipped.rows:
+            out.append(md_table(report.skipped))
+        else:
+            out += [f"- {md_escape(w)}" for w in report.warnings]
+            out.append("")
     out += ["## Runs", "", md_table(report.runs)]
     out += ["## Devices side by side", "", md_table(report.ratios)]
     for plot in report.plots:
@@ -78,6 +83,8 @@ def render_markdown(report: Report, plot_dir: str = "plots") -> str:
     out += ["## GPU pages", ""]
     out += [f"- [{md_escape(p.title)}](#{p.anchor})" for p in report.pages]
     out.append("")
+    if report.gpu_index.rows:
+        out += ["### Every other device", "", md_table(report.gpu_index)]
     for page in report.pages:
         out += [f'<a id="{page.anchor}"></a>', "", f"### {md_escape(page.title)}", ""]
         out += [f"- {md_escape(k)}: {md_escape(v)}" for k, v in page.identity]

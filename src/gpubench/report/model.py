@@ -76,3 +76,8 @@ class Report:
     # what ``gpubench report --fail-on`` gates on: "regression", "outlier", "missed-target" -> how many were
     # found; "missed-target" is None when no saved run recorded targets
     findings: Mapping[str, int | None] = field(default_factory=dict)
+    # the fleet at a glance (by host, by model), the devices without a page, skipped entries by reason
+    fleet_hosts: Table = Table((), ())
+    fleet_models: Table = Table((), ())
+    gpu_index: Table = Table((), ())
+    skipped: Table = Table((), ())

@@ -47,7 +47,9 @@ def write_report(
             )
     if "parquet" in formats:
         try:
-            written["parquet"] = _atomic_to(output_dir / "tidy.parquet", lambda tmp: tidy.to_parquet(tmp, index=False))
+            written["parquet"] = _atomic_to(
+                output_dir / "tidy.parquet", lambda tmp: tidy.to_parquet(tmp, index=False)
+            )
         except ImportError as exc:
             (warn or _stderr)(
                 f"warning: tidy.parquet not written: no Parquet engine ({exc}). "

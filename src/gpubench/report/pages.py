@@ -36,14 +36,19 @@ def _anchor(uuid: str) -> str:
     return "gpu-" + re.sub(r"[^0-9A-Za-z_-]+", "-", uuid).strip("-").lower()
 
 
-def gpu_pages(loaded: LoadedRuns, trends: pd.DataFrame, outliers: pd.DataFrame) -> tuple[GpuPage, ...]:
-    """One page per UUID seen in a benchmark or verification run, ordered by host, device and index.
+def gpu_pages(
+    loaded: LoadedRuns, trends: pd.DataFrame, outliers: pd.DataFrame, only: set[str] | None = None
+) -> tuple[GpuPage, ...]:
+    """One page per UUID seen in a benchmark or verification run (only those in ``only`` when given),
+    ordered by host, device and index.
 
     A device that was configured but never ran (see :func:`not_run`) gets no page: only its line."""
     uuids: dict[str, tuple[Any, ...]] = {}
     unrun = set(_never_ran(loaded))
     for source in (loaded.benchmarks, loaded.verify):
-        for _, r in source.iterrows():
+        if only is not None:
+            source = source[source["gpu_uuid"].astype(str).isin(only)]
+        for _, r in source.drop_duplicates("gpu_uuid").iterrows():
             if str(r["gpu_uuid"]) in unrun:
                 continue
             index = r.get("gpu_index", math.nan)
@@ -72,8 +77,10 @@ def not_run(loaded: LoadedRuns) -> tuple[str, ...]:
         reasons.setdefault(key, []).append(why)
     for host, device, why in _never_ran(loaded).values():
         reasons.setdefault((host, device), []).append(why)
-    return tuple(f"{NOT_RUN}: {device} on {host}: {'; '.join(dict.fromkeys(whys))}"
-                 for (host, device), whys in reasons.items())
+    return tuple(
+        f"{NOT_RUN}: {device} on {host}: {'; '.join(dict.fromkeys(whys))}"
+        for (host, device), whys in reasons.items()
+    )
 
 
 def _fallbacks(loaded: LoadedRuns) -> dict[tuple[str, str], str]:
@@ -83,6 +90,9 @@ def _fallbacks(loaded: LoadedRuns) -> dict[tuple[str, str], str]:
     out: dict[tuple[str, str], str] = {}
     if frame.empty:
         return out
+    # only hosts with a fallback somewhere need their latest run looked at (a fleet has few or none)
+    moved_any = (frame["requested_device"] != frame["device"]) & (frame["fallback_note"] != "")
+    frame = frame[frame["host"].isin(set(frame.loc[moved_any, "host"]))]
     for host, mine in frame.groupby("host", sort=True):
         latest = mine[mine["run_id"] == latest_run_id(mine)]
         ran = set(latest["device"].astype(str))
@@ -110,7 +120,7 @@ def _never_ran(loaded: LoadedRuns) -> dict[str, tuple[str, str, str]]:
         unusable = [m.startswith(prefix) for m in messages]
         if not all(u or v == "SKIP" for u, v in zip(unusable, mine["verdict"], strict=True)):
             continue
-        reasons = sorted((m[len(prefix):] for m, u in zip(messages, unusable, strict=True) if u), key=len)
+        reasons = sorted((m[len(prefix) :] for m, u in zip(messages, unusable, strict=True) if u), key=len)
         why = reasons[-1] if reasons else next((m for m in messages if m), "every check was skipped")
         out[str(uuid)] = (host, device, why.removesuffix(" (see inventory)"))
     return out
@@ -192,8 +202,8 @@ def _benchmark_table(
                 if r["ceiling_fraction"] == r["ceiling_fraction"]
                 else "–",
                 change,
-                _metric(r, "gpu_util_mean_pct", "cpu_util_mean_pct", fmt="{:.0f}%"),
-                _metric(r, "power_mean_w", fmt="{:.0f} W"),
+                _metric(r, "gpu_util_pct_mean", "cpu_util_pct_mean", fmt="{:.0f}%"),
+                _metric(r, "power_w_mean", fmt="{:.0f} W"),
                 _metric(r, "energy_j", fmt="{:.1f} J"),
                 " ".join(flags) or "ok",
             )
@@ -222,14 +232,12 @@ def _telemetry_summary(rows: pd.DataFrame, columns: Sequence[str]) -> Table:
     out = []
     for column in columns:
         # metric statistics only; util_*_pct repeats gpu_util or cpu_util under a device-neutral name
-        if not (re.search(r"_(mean|max)_[a-z_]+$", column) or column == "energy_j") or column.startswith(
-            "util_"
-        ):
+        if not (column.endswith(("_mean", "_max")) or column == "energy_j") or column.startswith("util_"):
             continue
         values = pd.to_numeric(rows[column], errors="coerce").dropna()
         if values.empty:
             continue
-        if "_max_" in column or column.endswith("_max"):
+        if column.endswith("_max"):
             out.append((column, format_metric(column, values.max()), "max over benchmarks"))
         elif column == "energy_j":
             out.append((column, format_metric(column, values.sum()), "total over benchmarks"))

@@ -59,10 +59,16 @@ _METRIC_UNITS = (
 )
 
 
+# statistics a summary column ends with (``power_w_mean``): the unit comes just before them
+_STATS = ("_mean", "_max", "_min", "_p50", "_p95", "_p99")
+
+
 def format_metric(column: str, value: Any) -> str:
-    """A telemetry value with the unit its column name ends in (``_bytes`` shown in GiB)."""
+    """A telemetry value with the unit its metric name ends in (``power_w_mean`` in W; bytes in GiB)."""
     if value is None or value != value:
         return "–"
+    for stat in _STATS:
+        column = column.removesuffix(stat)
     if column.endswith("_bytes"):
         return f"{float(value) / 2**30:.2f} GiB"
     for suffix, unit in _METRIC_UNITS:
@@ -81,3 +87,31 @@ def cell(value: Any) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "–"
     return str(value)
+
+
+# a trend cell: a sparkline of the last SPARK_RUNS medians, then the last LAST_VALUES of them
+SPARK_RUNS = 20
+LAST_VALUES = 3
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float]) -> str:
+    """Values as a line of block characters, lowest ▁ to highest █ (one character each)."""
+    finite = [v for v in values if v == v]
+    if not finite:
+        return ""
+    low, high = min(finite), max(finite)
+    span = high - low
+    return "".join(
+        " " if v != v else _BARS[0 if span == 0 else min(7, int((v - low) / span * 7.999))] for v in values
+    )
+
+
+def trend_cell(medians: list[float]) -> str:
+    """A GPU's medians across runs as one cell: the sparkline of the last :data:`SPARK_RUNS` (time per
+    call, so up is slower), then the last :data:`LAST_VALUES` values and the number of runs."""
+    recent = medians[-SPARK_RUNS:]
+    last = " → ".join(format_seconds(v) for v in recent[-LAST_VALUES:])
+    if len(medians) <= LAST_VALUES:
+        return last
+    return f"{sparkline(recent)} … {last} ({len(medians)} runs)"

@@ -1,7 +1,8 @@
 """Telemetry as columns of the tidy table: the sampler's summary flattened, and trace CSVs read back.
 
 A benchmark's ``extra_info["telemetry"]`` holds the sampler's summary; :func:`flatten_telemetry` turns
-it into ``<metric>_<stat>_<unit>`` columns (``power_mean_w``). When a run kept only the trace file,
+it into ``<metric>_<stat>`` columns (``power_w_mean``, :func:`gpubench.metrics.summary_key`, the spelling the
+saved JSON and the terminal table use). When a run kept only the trace file,
 :func:`summary_from_trace` derives the same columns from it. Units: ``t`` in seconds, power in watts,
 energy in joules, clocks in MHz, utilization in percent.
 """
@@ -13,15 +14,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gpubench.metrics import STATS, UNIT_SUFFIXES
+from gpubench.metrics import STATS, canonical_key, summary_key
 from gpubench.report.columns import BENCHMARK_COLUMNS, as_dict, finite_number
 
 if TYPE_CHECKING:
     import pandas as pd
 
-# unit suffixes and statistics of metric names: the one table's (``power_w`` + mean -> ``power_mean_w``).
-# TODO(issue 17 item 2): the tidy spelling should become the saved one, metrics.summary_key (``power_w_mean``),
-# reading old files through metrics.canonical_key; report/pages.py and report/text.py must change with it.
+# columns are metrics.summary_key(metric, stat) (``power_w`` + mean -> ``power_w_mean``); keys of older files
+# with the statistic before the unit are read through metrics.canonical_key.
 # sampler summary keys kept as text columns, and keys that are not a property of the run
 TELEMETRY_TEXT = {
     "status": "telemetry_status",
@@ -49,29 +49,26 @@ TELEMETRY_SKIP = {
 
 
 def _metric_column(name: str, stat: str | None) -> str:
-    clean = re.sub(r"[^0-9a-zA-Z_]+", "_", name).strip("_").lower() or "metric"
+    """``<metric>_<stat>`` (``power_w_mean``), or the cleaned name alone without a statistic."""
+    clean = canonical_key(re.sub(r"[^0-9a-zA-Z_]+", "_", name).strip("_").lower() or "metric")
     if stat is None:
         return clean
-    stat = re.sub(r"[^0-9a-zA-Z_]+", "_", stat).strip("_").lower()
-    for suffix in UNIT_SUFFIXES:
-        if clean.endswith(f"_{suffix}"):
-            return f"{clean[: -len(suffix) - 1]}_{stat}_{suffix}"
-    return f"{clean}_{stat}"
+    return summary_key(clean, re.sub(r"[^0-9a-zA-Z_]+", "_", stat).strip("_").lower())
 
 
 def flatten_telemetry(telemetry: Mapping[str, Any]) -> dict[str, Any]:
     """Telemetry summary columns from ``extra_info["telemetry"]`` (the sampler's summary).
 
-    Metric statistics are named ``<metric>_<stat>_<unit>`` whichever way they arrive: flat
-    ``power_w_mean`` (the sampler's keys), nested ``{"power_w": {"mean": ..}}`` or already
-    ``power_mean_w``. ``energy_j`` keeps its name; ``samples``, ``interval_ms`` and ``duration_s``
+    Metric statistics are named ``<metric>_<stat>`` (``power_w_mean``, the sampler's own keys) whichever
+    way they arrive: flat, nested ``{"power_w": {"mean": ..}}`` or in the older stat-before-unit spelling
+    (read through :func:`gpubench.metrics.canonical_key`). ``energy_j`` keeps its name; ``samples``, ``interval_ms`` and ``duration_s``
     get a ``telemetry_`` prefix; ``status``, ``source`` and ``energy_method`` are kept as text;
     other text, lists and the perf_counter start and stop times are left out.
     """
     source = telemetry.get("summary") if isinstance(telemetry.get("summary"), Mapping) else telemetry
     out: dict[str, Any] = {}
     for raw_key, value in as_dict(source).items():
-        key = str(raw_key)
+        key = canonical_key(str(raw_key))
         if key in TELEMETRY_SKIP:
             continue
         if key in TELEMETRY_TEXT:
@@ -127,7 +124,9 @@ def read_trace(path: Path, uuid: str | None, warnings: list[str]) -> pd.DataFram
         return None
     if cut_off and len(frame):
         frame = frame.iloc[:-1]
-        warnings.append(f"trace {path}: its last row is cut off; used the {len(frame)} complete samples before it")
+        warnings.append(
+            f"trace {path}: its last row is cut off; used the {len(frame)} complete samples before it"
+        )
     if uuid and "uuid" in frame.columns and (frame["uuid"] == uuid).any():
         frame = frame[frame["uuid"] == uuid]
     frame = frame.assign(t=pd.to_numeric(frame["t"], errors="coerce")).dropna(subset=["t"])

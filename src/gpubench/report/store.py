@@ -1,0 +1,375 @@
+"""The incremental results store: every saved run ingested once into a Parquet dataset, read back whole.
+
+pytest-benchmark's JSON files (``benchmarks/**/*.json``, distributed runs merged there too) and gpubench's
+verification results (``verify/*.json``) stay the source of truth; the store is a cache of what
+:mod:`gpubench.report.load` makes of them (telemetry summaries included), so deleting it only costs one
+cold rebuild. Layout (``<results>/store/`` by default; schema and an example query in docs/store.md)::
+
+    store/ledger.json                                         which files were ingested (size, mtime), which
+                                                              were damaged and why, the columns and their types
+    store/benchmarks/run_date=2026-11-01/run_host=node03/<key>.parquet   one row per benchmark per GPU
+    store/verify/run_date=.../run_host=.../<key>.parquet                 one row per verification check
+    store/runs/run_date=.../run_host=.../<key>.parquet                   one row per saved run
+
+Plain Parquet with hive partitioning (``run_date``, ``run_host``: named apart from the data's own ``host``,
+which a run merged from several hosts varies), so Spark, Trino or BigQuery read the folders unchanged.
+``<key>`` is a hash of the source file's path: ingesting a file again replaces its part, and a file whose
+size or modification time is unchanged is not read at all. A damaged file is named once (the ingest's
+warnings) and remembered in the ledger as damaged, so later reports list it without re-reading it or
+warning again. Files are written to a temporary name and renamed; the ledger last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gpubench.report.columns import BENCHMARK_COLUMNS, RUN_COLUMNS, VERIFY_COLUMNS
+from gpubench.report.load import (
+    LoadedRuns,
+    SampleKey,
+    benchmark_file_rows,
+    runs_frame,
+    tidy_frame,
+    verify_file_rows,
+    verify_frame,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+STORE_VERSION = 1
+LEDGER = "ledger.json"
+# comparisons already made (see gpubench.report.analysis.CompareCache), kept between reports
+COMPARISONS = "comparisons.json"
+TABLES = ("benchmarks", "verify", "runs")
+# the raw rounds of a row (seconds per call), as pytest-benchmark's stats.data keeps them
+ROUNDS_COLUMN = "rounds_s"
+PARTITIONS = ("run_date", "run_host")
+_TIME_COLUMNS = {"run_time", "started", "finished"}
+
+
+def default_store_dir(results_dir: Path) -> Path:
+    return Path(results_dir) / "store"
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """What one :meth:`ResultsStore.ingest` did: files read, runs added, and the warnings it raised (each
+    damaged file or entry named here once)."""
+
+    files: int
+    runs: int
+    warnings: tuple[str, ...]
+
+
+class ResultsStore:
+    """The Parquet dataset under ``root`` for the saved runs under ``results_dir``."""
+
+    def __init__(self, results_dir: Path, root: Path | None = None) -> None:
+        self.results_dir = Path(results_dir)
+        self.root = Path(root) if root is not None else default_store_dir(self.results_dir)
+        self._ledger = self._read_ledger()
+
+    # --- the ledger -------------------------------------------------------------------------------------
+
+    def _read_ledger(self) -> dict[str, Any]:
+        empty: dict[str, Any] = {"version": STORE_VERSION, "files": {}, "columns": {t: {} for t in TABLES}}
+        try:
+            data = json.loads((self.root / LEDGER).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return empty  # no store yet, or a damaged ledger: rebuilt from the JSON files
+        if not isinstance(data, dict) or data.get("version") != STORE_VERSION:
+            return empty
+        return data
+
+    def _write_ledger(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self.root / LEDGER, json.dumps(self._ledger, indent=1, sort_keys=True).encode())
+
+    @property
+    def files(self) -> Mapping[str, Mapping[str, Any]]:
+        """Source file (relative to the results folder) -> its ledger entry."""
+        files: dict[str, dict[str, Any]] = self._ledger["files"]
+        return files
+
+    # --- ingest -----------------------------------------------------------------------------------------
+
+    def sources(self) -> list[Path]:
+        """The saved runs the store mirrors: ``benchmarks/**/*.json`` and ``verify/*.json``."""
+        bench_dir, verify_dir = self.results_dir / "benchmarks", self.results_dir / "verify"
+        found = sorted(bench_dir.rglob("*.json")) if bench_dir.is_dir() else []
+        found += sorted(verify_dir.glob("*.json")) if verify_dir.is_dir() else []
+        return found
+
+    def ingest(self) -> Ingested:
+        """Read the files that are new or changed since the ledger saw them; the rest is not opened.
+
+        One batch: the new files' rows become one part per (date, host) partition. A changed or deleted
+        file's part is removed, and the other files that shared it are read again with the batch."""
+        known: dict[str, dict[str, Any]] = self._ledger["files"]
+        current = {str(p.relative_to(self.results_dir)): p for p in self.sources()}
+        stamps = {}
+        for name, path in current.items():
+            stat = path.stat()
+            stamps[name] = (stat.st_size, stat.st_mtime_ns)
+        stale = {
+            n for n, e in known.items() if n not in current or (e.get("size"), e.get("mtime_ns")) != stamps[n]
+        }
+        dropped = {part for n in stale for part in known[n].get("parts") or []}
+        for name, entry in list(known.items()):
+            if name in stale or dropped & set(entry.get("parts") or []):
+                self._remove_parts(entry)
+                del known[name]
+        todo = [name for name in current if name not in known]
+        warnings: list[str] = []
+        batch: dict[str, list[tuple[str, dict[str, Any], list[dict[str, Any]]]]] = {
+            "benchmarks": [],
+            "verify": [],
+        }
+        for name in todo:
+            notes: list[str] = []
+            kind = "verify" if name.startswith("verify") else "benchmarks"
+            reader = verify_file_rows if kind == "verify" else benchmark_file_rows
+            read = reader(current[name], self.results_dir, notes)
+            warnings.extend(notes)
+            status = "damaged" if read is None else ("ingested" if read[1] else "empty")
+            known[name] = {"size": stamps[name][0], "mtime_ns": stamps[name][1], "kind": kind, "notes": notes,
+                           "status": status}  # fmt: skip
+            if read is not None and read[1]:
+                known[name]["run_id"] = read[0]["run_id"]
+                batch[kind].append((name, *read))
+        key = hashlib.sha1("\n".join(sorted(todo)).encode()).hexdigest()[:16]
+        for kind, files in batch.items():
+            if files:
+                self._write_batch(kind, files, key)
+        if todo or stale:
+            self._write_ledger()
+        return Ingested(
+            len(todo) + len(stale - set(current)), sum(len(f) for f in batch.values()), tuple(warnings)
+        )
+
+    def _write_batch(
+        self, kind: str, files: list[tuple[str, dict[str, Any], list[dict[str, Any]]]], key: str
+    ) -> None:
+        """The rows of ``files`` (and their run records) as one part per partition, named ``key``."""
+        by_source = {str(self.results_dir / name): name for name, _, _ in files}
+        rows = [row for _, _, file_rows in files for row in file_rows]
+        notes: list[str] = []
+        frame = verify_frame(rows) if kind == "verify" else tidy_frame(rows, notes, keep_rounds=ROUNDS_COLUMN)
+        run_frame = runs_frame([run for _, run, _ in files])
+        place = {name: _partition(run)[0] for name, run, _ in files}
+        for table, data in ((kind, frame), ("runs", run_frame)):
+            names = data["source_file"].map(by_source)
+            for date, group in data.groupby(names.map(place), sort=True):
+                part = self._write_part(table, group, str(date), f"{key}-{kind}")
+                for name in set(names[group.index]):
+                    self._ledger["files"][name].setdefault("parts", []).append(part)
+
+    def _write_part(self, table: str, frame: pd.DataFrame, date: str, key: str) -> str:
+        import pyarrow.parquet as pq
+
+        arrow = self._arrow_table(table, frame)
+        folder = self.root / table / f"run_date={date}"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{key}.parquet"
+        temporary = folder / f".{key}.parquet.tmp"
+        pq.write_table(arrow, temporary)
+        os.replace(temporary, target)
+        return str(target.relative_to(self.root))
+
+    def _arrow_table(self, table: str, frame: pd.DataFrame) -> pa.Table:
+        """``frame`` with one Arrow type per column, the same in every part (recorded in the ledger)."""
+        import pyarrow as pa
+
+        types: dict[str, str] = self._ledger["columns"].setdefault(table, {})
+        arrays, fields = [], []
+        for column in frame.columns:
+            kind = types.get(column) or _column_kind(column, frame[column])
+            types[column] = kind
+            arrow_type = _arrow_type(kind)
+            values = frame[column]
+            if kind == "text":
+                values = values.map(lambda v: None if v is None or v != v else str(v))
+            elif kind == "number":
+                values = values.astype("float64")
+            arrays.append(
+                pa.array(values.tolist() if kind == "rounds" else values, type=arrow_type, from_pandas=True)
+            )
+            fields.append(pa.field(column, arrow_type))
+        return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+    def _remove_parts(self, entry: Mapping[str, Any]) -> None:
+        for part in entry.get("parts") or []:
+            (self.root / part).unlink(missing_ok=True)
+
+    # --- read -------------------------------------------------------------------------------------------
+
+    def schema(self, table: str) -> pa.Schema:
+        """The table's schema: every column any ingested part has, with its recorded type."""
+        import pyarrow as pa
+
+        types: dict[str, str] = self._ledger["columns"].get(table, {})
+        return pa.schema([pa.field(c, _arrow_type(k)) for c, k in types.items()])
+
+    def read(self, table: str, rounds: list[Any] | None = None) -> pd.DataFrame:
+        """One table of the store as pandas (partition columns left out), or an empty frame. With
+        ``rounds`` (a list), the raw-rounds column stays Arrow: it is appended there, not converted."""
+        import pandas as pd
+        import pyarrow.dataset as ds
+
+        schema = self.schema(table)
+        # only the parts the ledger lists: a part written by a report killed before its ledger is ignored
+        parts = sorted(
+            {
+                str(self.root / p)
+                for e in self.files.values()
+                for p in e.get("parts") or []
+                if p.startswith(f"{table}/")
+            }
+        )
+        if not parts or not len(schema):
+            empty: pd.DataFrame = pd.DataFrame(columns=schema.names)
+            return empty
+        arrow = ds.dataset(parts, format="parquet", schema=schema).to_table()
+        if rounds is not None and ROUNDS_COLUMN in arrow.column_names:
+            # turning 300,000 lists into Python objects is most of a read: the report needs few of them
+            rounds.append(arrow.column(ROUNDS_COLUMN).combine_chunks())
+            arrow = arrow.drop_columns([ROUNDS_COLUMN])
+        frame: pd.DataFrame = arrow.to_pandas()
+        return frame
+
+    def warnings(self) -> tuple[str, ...]:
+        """Every skipped file or entry the ledger remembers, in source order."""
+        return tuple(note for _, entry in sorted(self.files.items()) for note in entry.get("notes") or [])
+
+    def load(self) -> LoadedRuns:
+        """The whole store as :class:`LoadedRuns` (the tables :func:`~gpubench.report.load.load_runs` makes)."""
+        import pandas as pd
+
+        arrow_rounds: list[Any] = []
+        bench = self.read("benchmarks", arrow_rounds)
+        samples: Mapping[SampleKey, tuple[float, ...]] = {}
+        if arrow_rounds:
+            keys = zip(bench["run_id"], bench["group"], bench["case"], bench["gpu_uuid"], strict=True)
+            samples = StoredRounds(list(keys), arrow_rounds[0])
+        extra = sorted(c for c in bench.columns if c not in BENCHMARK_COLUMNS)
+        bench = bench.reindex(columns=[*BENCHMARK_COLUMNS, *extra])
+        bench = _utc(bench, ("run_time",)).sort_values(
+            ["run_time", "run_id", "group", "case", "device"], kind="stable", na_position="first"
+        )
+        verify = _utc(self.read("verify").reindex(columns=list(VERIFY_COLUMNS)), ("started", "finished"))
+        runs = _utc(self.read("runs").reindex(columns=list(RUN_COLUMNS)), ("run_time",))
+        runs = runs.sort_values(["run_time", "run_id"], kind="stable").reset_index(drop=True)
+        verify["duration_s"] = pd.to_numeric(verify["duration_s"], errors="coerce")
+        return LoadedRuns(
+            self.results_dir, bench.reset_index(drop=True), verify, runs, self.warnings(), samples
+        )
+
+    def comparisons(self) -> dict[str, dict[str, Any]]:
+        """The comparisons the last report made (empty when none were kept or the file is damaged)."""
+        try:
+            data = json.loads((self.root / COMPARISONS).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def keep_comparisons(self, entries: Mapping[str, Mapping[str, Any]]) -> None:
+        if self.root.is_dir():
+            _atomic_write(self.root / COMPARISONS, json.dumps(entries).encode())
+
+
+class StoredRounds(Mapping[SampleKey, tuple[float, ...]]):
+    """The raw rounds of the store's rows, by :data:`~gpubench.report.load.SampleKey`, converted from
+    Arrow only when asked for (a report compares a few thousand of several hundred thousand rows); a key
+    held by two rows (a case run twice in one run) has their rounds joined, as
+    :func:`~gpubench.report.load.load_runs` does."""
+
+    def __init__(self, keys: list[tuple[Any, Any, Any, Any]], column: Any) -> None:
+        self._rows: dict[SampleKey, list[int]] = {}
+        valid = column.is_valid().to_pylist()
+        lengths = column.value_lengths().to_pylist()
+        for row, key in enumerate(keys):
+            if valid[row] and lengths[row]:
+                skey = (str(key[0]), str(key[1]), str(key[2]), str(key[3]))
+                self._rows.setdefault(skey, []).append(row)
+        self._column = column
+
+    def __getitem__(self, key: SampleKey) -> tuple[float, ...]:
+        rows = self._rows[key]  # KeyError: no rounds saved for it
+        return tuple(float(v) for row in rows for v in self._column[row].values.to_pylist())
+
+    def __iter__(self) -> Iterator[SampleKey]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+def load_store(results_dir: Path, root: Path | None = None) -> tuple[LoadedRuns, Ingested]:
+    """Ingest what is new under ``results_dir`` into its store, then read the whole store."""
+    store = ResultsStore(results_dir, root)
+    ingested = store.ingest()
+    return store.load(), ingested
+
+
+# --- helpers ----------------------------------------------------------------------------------------------
+
+
+def _arrow_type(kind: str) -> pa.DataType:
+    """The Arrow type of a column kind the ledger records: text, number, time (UTC) or rounds."""
+    import pyarrow as pa
+
+    if kind == "number":
+        return pa.float64()
+    if kind == "time":
+        return pa.timestamp("us", tz="UTC")
+    if kind == "rounds":
+        return pa.list_(pa.float64())
+    return pa.string()
+
+
+def _column_kind(column: str, values: pd.Series[Any]) -> str:
+    import pandas as pd
+
+    if column == ROUNDS_COLUMN:
+        return "rounds"
+    if column in _TIME_COLUMNS:
+        return "time"
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return "number"
+    return "text"
+
+
+def _utc(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    import pandas as pd
+
+    for column in columns:
+        frame[column] = pd.to_datetime(frame[column], utc=True, errors="coerce")
+    return frame
+
+
+def _partition(run: Mapping[str, Any]) -> tuple[str, str]:
+    """(``YYYY-MM-DD`` of the run's start in UTC, its host) for the hive partition folders."""
+    import pandas as pd
+
+    when = pd.to_datetime(str(run.get("run_time") or ""), utc=True, errors="coerce", format="ISO8601")
+    date = "unknown" if pd.isna(when) else when.strftime("%Y-%m-%d")
+    return date, str(run.get("host") or "unknown")
+
+
+def _hive_value(text: str) -> str:
+    """A partition value safe in a folder name (hive escapes the same characters with %XX)."""
+    return "".join(c if c.isalnum() or c in "-_." else f"%{ord(c):02X}" for c in text) or "unknown"
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
