@@ -71,10 +71,15 @@ def test_hang_times_out_oom_names_the_size_and_the_rest_is_saved(project: pytest
 def test_signal_mid_run_keeps_completed_results_whole(project: pytest.Pytester, signum: int) -> None:
     (project.path / "dl.config.sdn").write_text("dl:\n  device: cpu\nbench:\n  case_timeout_s: 0\n", encoding="utf-8")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_cases.py", "-k", "quick or hangs",
+        # in file order (pytest-randomly, where installed, would shuffle): the quick case completes first
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "test_cases.py",
+         "-k", "quick or hangs",
          "--benchmark-storage=store", "--benchmark-autosave", "--benchmark-max-time=0.01",
          "--benchmark-min-rounds=1", "-v"],
         cwd=project.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        # a test run started in the background by a shell (`pytest &`, CI scripts) inherits SIGINT ignored,
+        # and Python then installs no KeyboardInterrupt handler: give the child the default disposition
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 90
     started = project.path / "hang-started"

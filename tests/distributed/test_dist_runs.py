@@ -54,12 +54,16 @@ TINY = [
 # --- real runs ----------------------------------------------------------------------------------------------
 
 
-def _rank_process(rank: int, world: int, cwd: str, argv: list[str], env: dict[str, str], log: str) -> None:
-    """A forked rank: its own output file, environment and folder, then the distributed entry point."""
+def _rank_process(
+    rank: int, world: int, cwd: str, argv: list[str], env: dict[str, str], log: str, split: bool = False
+) -> None:
+    """A forked rank: its own output file (``split``: stderr apart, in ``<log>.err``), environment and folder,
+    then the distributed entry point."""
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    sys.stdout = sys.stderr = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives with the process
+    os.dup2(os.open(log + ".err", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644) if split else fd, 2)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives with the process
+    sys.stderr = open(2, "w", buffering=1, closefd=False) if split else sys.stdout  # noqa: SIM115
     os.chdir(cwd)
     for key in [k for k in os.environ if k.startswith(("GPUBENCH_", "SIMPLE_DL_", "_GPUBENCH_"))]:
         del os.environ[key]
@@ -87,11 +91,12 @@ def _rank_process(rank: int, world: int, cwd: str, argv: list[str], env: dict[st
         code = int(exc.code or 0)
     finally:
         sys.stdout.flush()
+        sys.stderr.flush()
         os._exit(code)
 
 
 def fork_ranks(
-    tmp_path: Path, argv: list[str], env: dict[str, str] | None = None, world: int = 2
+    tmp_path: Path, argv: list[str], env: dict[str, str] | None = None, world: int = 2, split: bool = False
 ) -> list[multiprocessing.process.BaseProcess]:
     from gpubench.results import software_versions
 
@@ -102,7 +107,7 @@ def fork_ranks(
     for rank in range(world):
         p = ctx.Process(
             target=_rank_process,
-            args=(rank, world, str(tmp_path), full, env or {}, str(tmp_path / f"rank{rank}.log")),
+            args=(rank, world, str(tmp_path), full, env or {}, str(tmp_path / f"rank{rank}.log"), split),
             daemon=True,
         )
         with warnings.catch_warnings():  # Python 3.12+ warns about fork in a threaded process; these children
@@ -147,6 +152,7 @@ def test_a_rank_that_raises_is_named_by_rank_0_and_the_run_fails(tmp_path: Path)
 
 
 @pytest.mark.distributed
+@pytest.mark.slow  # the subject is a real-time timeout: two processes, a 4 s barrier
 def test_a_rank_that_hangs_is_named_within_the_timeout(tmp_path: Path) -> None:
     timeout = 4.0
     start = time.monotonic()
@@ -171,6 +177,7 @@ def test_a_rank_that_hangs_is_named_within_the_timeout(tmp_path: Path) -> None:
 
 
 @pytest.mark.distributed
+@pytest.mark.slow  # two real processes; waits for the hanging rank's log line, then kills it
 def test_a_rank_killed_outright_is_named(tmp_path: Path) -> None:
     procs = fork_ranks(tmp_path, ["bench", *TINY, "--dist-timeout", "4"], {"_GPUBENCH_TEST_HANG_RANK": "1"})
     try:
@@ -247,3 +254,54 @@ def test_torchrun_two_ranks_bench_writes_one_merged_run(tmp_path: Path) -> None:
     assert [row["world_size"] for row in data["ddp_scaling"]] == [1, 2]
     assert data["ddp"]["data_source"]["kind"] == "synthetic"
     assert list((tmp_path / "results" / "benchmarks" / "distributed").glob("*.json"))
+
+
+# --- gpubench verify's output options under torchrun: rank 0 honours them for the merged run -----------------
+
+VERIFY = ["verify", "--device", "cpu", "-q", "--check", "config", "--check", "software"]
+
+
+def _verify_run(tmp_path: Path, *options: str) -> tuple[list[int | None], str, str, dict[str, object]]:
+    procs = fork_ranks(tmp_path, [*VERIFY, *options], split=True)
+    try:
+        for p in procs:
+            p.join(120)
+    finally:
+        _stop(procs)
+    stdout, stderr = _log(tmp_path, 0), (tmp_path / "rank0.log.err").read_text(encoding="utf-8")
+    [saved] = list((tmp_path / "results" / "verify").glob("*.json"))
+    return [p.exitcode for p in procs], stdout, stderr, json.loads(saved.read_text(encoding="utf-8"))
+
+
+@pytest.mark.distributed
+def test_verify_json_junitxml_and_require_gpu_hold_under_torchrun(tmp_path: Path) -> None:
+    codes, stdout, stderr, saved = _verify_run(tmp_path, "--json", "--junitxml", "ci/verify.xml", "--require-gpu")
+    assert codes[0] == 1, stdout + stderr  # no GPU: --require-gpu fails the run on rank 0
+    [saved_file] = list((tmp_path / "results" / "verify").glob("*.json"))
+    assert stdout == saved_file.read_text(encoding="utf-8")  # --json: the saved document and nothing else
+    assert _log(tmp_path, 1) == ""  # no other rank writes to stdout either
+    rows = [(c["rank"], c["host"], c["device"], c["verdict"]) for c in saved["checks"] if c["check"] == "require_gpu"]
+    assert rows == [(0, HOST, "cpu", "FAIL"), (1, HOST, "cpu", "FAIL")]
+    assert saved["exit_code"] == 1 and "2 FAIL" in str(saved["summary"])
+    assert f"FAIL require_gpu rank 1 on {HOST}: cpu is not a GPU" in stderr
+    xml = (tmp_path / "ci" / "verify.xml").read_text(encoding="utf-8")
+    assert f'classname="verify.rank1-{HOST}-cpu" name="require_gpu"' in xml and xml.count("<failure") == 2
+    # the results/ copy of the JUnit XML has the require_gpu rows too
+    assert (tmp_path / "results" / "verify" / saved_file.with_suffix(".xml").name).read_text(encoding="utf-8") == xml
+
+
+@pytest.mark.distributed
+def test_verify_under_torchrun_without_the_options_passes_on_cpu(tmp_path: Path) -> None:
+    codes, stdout, stderr, saved = _verify_run(tmp_path)
+    assert codes == [0, 0], stdout + stderr
+    assert not [c for c in saved["checks"] if c["check"] == "require_gpu"]
+    assert not (tmp_path / "ci").exists()
+
+
+@pytest.mark.distributed
+def test_an_unwritable_junitxml_path_is_a_usage_error_after_the_run_is_saved(tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()
+    codes, stdout, stderr, saved = _verify_run(tmp_path, "--junitxml", "taken")
+    assert codes[0] == 2, stdout + stderr
+    assert "--junitxml taken: cannot write the JUnit XML there: it is a folder" in stderr
+    assert saved["exit_code"] == 0

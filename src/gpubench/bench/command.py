@@ -139,7 +139,7 @@ def benchmark_options() -> tuple[BenchmarkOption, ...]:
     try:
         from pytest_benchmark import plugin
 
-        plugin.pytest_addoption(table)
+        plugin.pytest_addoption(table)  # type: ignore[no-untyped-call]
     except Exception:  # a pytest-benchmark whose hook wants more of pytest's parser than this stand-in
         return ()
     return tuple(table.options)

@@ -20,12 +20,14 @@ import tempfile
 import threading
 import types
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from pytest_benchmark.utils import safe_dumps
 
 from gpubench import killpoints
+from gpubench.bench import compare_gate, internals
 from gpubench.config import Config, ConfigError, load_config
 from gpubench.devices import (
     CudaProbe,
@@ -47,6 +49,10 @@ _CONFIG_KEY = pytest.StashKey[Config]()
 _RUN_KEY = pytest.StashKey[str]()
 _NOTES_KEY = pytest.StashKey[list[str]]()
 _TARGETS_KEY = pytest.StashKey[list["CaseTarget"]]()
+_MISSING_KEY = pytest.StashKey[list[internals.Missing]]()
+_ACTIVE_KEY = pytest.StashKey[bool]()
+# a test that uses one of these fixtures is a gpubench case; a session without one hears nothing from gpubench
+GPUBENCH_FIXTURES = frozenset({"device", "gpubench_config", "gpubench_probe", "gpubench_run_id"})
 TARGET_MODES = ("report", "enforce")
 
 MARKERS = {
@@ -100,6 +106,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="report: show the cases' targets as met/missed, exit status unaffected (default); "
         "enforce: a missed target makes the run exit 1",
     )
+    compare_gate.add_option(group)
 
 
 class CaseTimeout(Exception):
@@ -122,7 +129,7 @@ def _atomic_save(storage: Any, output_json: Any, save: str) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        number = int(storage._next_num)
+        number = _next_number(folder)
         while True:
             target = storage.get(f"{number:04d}_{save}.json")
             try:
@@ -135,7 +142,16 @@ def _atomic_save(storage: Any, output_json: Any, save: str) -> None:
     storage.logger.info(f"Saved benchmark data in: {target}")
 
 
+def _next_number(folder: Path) -> int:
+    """One more than the highest ``NNNN_`` prefix of a saved run in ``folder`` (1 when there is none): what
+    pytest-benchmark's FileStorage numbers the next save, read from the folder instead of its internals."""
+    numbers = [int(p.name[:4]) for p in folder.glob("[0-9][0-9][0-9][0-9]_*") if p.name[:4].isdigit()]
+    return max(numbers, default=0) + 1
+
+
 def _make_saves_atomic(config: pytest.Config) -> None:
+    if any(m.key in (internals.SESSION, internals.STORAGE) for m in config.stash.get(_MISSING_KEY, [])):
+        return
     session = getattr(config, "_benchmarksession", None)
     storage = getattr(session, "storage", None)
     if storage is not None and type(storage).__name__ == "FileStorage" and hasattr(storage, "get"):
@@ -165,7 +181,9 @@ def _kept(config: pytest.Config) -> str:
     session = getattr(config, "_benchmarksession", None)
     saving = bool(getattr(session, "save", None) or getattr(session, "autosave", None))
     count = len(getattr(session, "benchmarks", None) or [])
-    storage = getattr(getattr(session, "storage", None), "location", "")
+    # FileStorage.path, not .location: .location is relative to the working folder and raises ValueError for
+    # a --results-dir outside it (an interrupted run then ended in a traceback, exit 1).
+    storage = getattr(getattr(session, "storage", None), "path", "")
     if not saving or not count:
         return "no benchmark case had completed; nothing saved" if saving else "nothing to save (no --benchmark-save)"
     return f"{count} completed case(s) saved under {storage}"
@@ -174,7 +192,7 @@ def _kept(config: pytest.Config) -> str:
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Say what an interrupted session kept (one line); restore the SIGTERM handler from before the
     session (``gpubench bench`` runs pytest in its own process)."""
-    if interrupted_by is not None:
+    if interrupted_by is not None and config.stash.get(_ACTIVE_KEY, True):
         kept = config.stash.get(_KEPT_KEY, "interrupted before the run started; nothing saved")
         print(f"gpubench: interrupted: {kept}", file=sys.stderr)
     if _previous_sigterm and threading.current_thread() is threading.main_thread():
@@ -189,8 +207,23 @@ def pytest_keyboard_interrupt(excinfo: Any) -> None:
     interrupted_by = signal.SIGTERM if terminated else signal.SIGINT
 
 
+def is_gpubench_case(item: pytest.Item) -> bool:
+    """Whether the test uses one of gpubench's fixtures (``device``, ``gpubench_config``...)."""
+    return not GPUBENCH_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+
+
+def gpubench_active(config: pytest.Config) -> bool:
+    """Whether this session runs gpubench cases: after collection, whether one was collected; before it,
+    whether gpubench was configured (a config file, ``GPUBENCH_*`` variables or ``--gpubench-*`` flags)."""
+    if _ACTIVE_KEY in config.stash:
+        return config.stash[_ACTIVE_KEY]
+    cfg = gpubench_config_for(config)
+    return bool(cfg.files or cfg.sources)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     killpoints.reached("bench.collection")
+    session.config.stash[_ACTIVE_KEY] = any(is_gpubench_case(item) for item in session.items)
 
 
 def _unsaved_cases(config: pytest.Config) -> list[str]:
@@ -213,9 +246,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Any:
     """Save what completed, whole: an interrupt that arrives while saving is held until the save is done."""
     global interrupted_by
     notes = session.config.stash.setdefault(_NOTES_KEY, [])
+    if gpubench_active(session.config):
+        _make_saves_atomic(session.config)
     dropped = _unsaved_cases(session.config)
     if dropped:
         notes.append(f"gpubench: left out of the saved run (interrupted before a round): {', '.join(dropped)}")
+    # judged before pytest's own wrapper prints the terminal summary, which shows the verdicts
+    compare_gate.enforce(session, gpubench_config_for(session.config))
     held: list[int] = []
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
@@ -240,15 +277,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Any:
 def pytest_configure(config: pytest.Config) -> None:
     global interrupted_by
     interrupted_by = None
-    _make_saves_atomic(config)
-    if hasattr(config, "_benchmarksession") and threading.current_thread() is threading.main_thread():
+    config.stash[_MISSING_KEY] = internals.missing_internals(config)
+    # pytest-benchmark saves what completed when the session is interrupted
+    if config.pluginmanager.hasplugin("benchmark") and threading.current_thread() is threading.main_thread():
         _previous_sigterm.append(signal.signal(signal.SIGTERM, _sigterm_as_interrupt))
     for name, doc in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {doc}")
-    config.stash[_NOTES_KEY] = []
+    config.stash.setdefault(_NOTES_KEY, [])
     # Read the configuration now: a bad file or --gpubench-devices is a usage error (exit 4, one
     # message naming file:line:column), not an error in the middle of collection.
     gpubench_config_for(config)
+    compare_gate.configure(config)
     killpoints.reached("bench.configure")
 
 
@@ -331,6 +370,9 @@ def device(request: pytest.FixtureRequest) -> BenchDevice:
             notes.append(outcome.fallback_note)
     if "benchmark" in request.fixturenames:
         bench = request.getfixturevalue("benchmark")
+        timer = [m for m in request.config.stash.get(_MISSING_KEY, []) if m.key == internals.TIMER]
+        if timer and not getattr(bench, "disabled", False):
+            pytest.skip(timer[0].message())
         bench.extra_info.update(
             {
                 "device": outcome.name,
@@ -405,7 +447,8 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
         return (yield)
     killpoints.reached("bench.case.call")
     limit = gpubench_config_for(item.config).bench.case_timeout_s
-    timed = limit > 0 and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    timed = (limit > 0 and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+             and timeout_owner(item.config, item) is None)
 
     def expire(signum: int, frame: Any) -> None:
         msg = (
@@ -442,6 +485,29 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
             signal.signal(signal.SIGALRM, previous)
 
 
+def timeout_owner(config: pytest.Config, item: pytest.Item | None = None) -> str | None:
+    """``"pytest-timeout (signal method, N s)"`` when the pytest-timeout plugin limits the cases with
+    SIGALRM (the alarm gpubench's own limit would use), for the session or for ``item`` by its ``timeout``
+    marker; None when it does not, and gpubench arms its own."""
+    if not config.pluginmanager.hasplugin("timeout"):
+        return None
+    try:
+        from pytest_timeout import get_env_settings  # public in pytest-timeout 1.x and 2.x
+
+        settings = get_env_settings(config)
+    except Exception:  # a pytest-timeout without it: assume it may use the alarm
+        return "pytest-timeout"
+    method = getattr(settings, "method", None)
+    timeout = getattr(settings, "timeout", None)
+    marker = item.get_closest_marker("timeout") if item is not None else None
+    if marker is not None:
+        method = marker.kwargs.get("method", method)
+        timeout = marker.kwargs.get("timeout", marker.args[0] if marker.args else timeout)
+    if method != "signal" or not timeout or float(timeout) <= 0:
+        return None
+    return f"pytest-timeout (signal method, {float(timeout):g} s)"
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     killpoints.reached("bench.case.setup")
     for marker in ("gpu", "multi_gpu", "distributed"):
@@ -452,7 +518,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
-    """Add GPU inventory, versions and the effective configuration to pytest-benchmark's machine_info."""
+    """Add GPU inventory, versions and the effective configuration to pytest-benchmark's machine_info
+    (in a session that runs gpubench cases only: another project's runs are saved as it wrote them)."""
+    if not gpubench_active(config):
+        return
     cfg = gpubench_config_for(config)
     # No run id here: pytest-benchmark warns on every compare whose machine_info differs, and a
     # per-run value would make that warning fire always. The run id goes to the top level instead.
@@ -466,18 +535,37 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
 
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
     """The run id at the top level of the saved JSON (names this run's telemetry traces)."""
-    output_json["gpubench"] = {"run_id": run_id_for(config)}
+    if gpubench_active(config):
+        output_json["gpubench"] = {"run_id": run_id_for(config)}
 
 
-def pytest_report_header(config: pytest.Config) -> list[str]:
+def pytest_benchmark_compare_machine_info(
+    config: pytest.Config, benchmarksession: Any, machine_info: dict[str, Any], compared_benchmark: Any
+) -> None:
+    """Keep the saved run pytest-benchmark compares with, for ``--gpubench-compare-fail``."""
+    compare_gate.remember(config, compared_benchmark)
+
+
+def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
+    """gpubench's header, after collection and only when a gpubench case was collected: the devices and
+    config, any pytest-benchmark internal that is missing, and who owns the case time limit."""
+    if not any(is_gpubench_case(item) for item in items):
+        return []
+    lines = [m.message() for m in config.stash.get(_MISSING_KEY, [])]
+    if config.option.verbose < 0 or getattr(config.option, "no_header", False):
+        return lines
     cfg = gpubench_config_for(config)
     files = ", ".join(cfg.files) or "none (built-in defaults)"
-    return [f"gpubench: devices {', '.join(cfg.bench_devices())}; config {files}"]
+    owner = timeout_owner(config)
+    if owner and cfg.bench.case_timeout_s > 0:
+        lines.append(f"gpubench: {owner} owns the case time limit; bench.case_timeout_s "
+                     f"({cfg.bench.case_timeout_s:g} s) is not armed")
+    return [f"gpubench: devices {', '.join(cfg.bench_devices())}; config {files}", *lines]
 
 
 def _print_notes(terminalreporter: Any, config: pytest.Config) -> None:
     notes = config.stash.get(_NOTES_KEY, [])
-    if notes:
+    if notes and gpubench_active(config):
         terminalreporter.section("gpubench notes", sep="=", yellow=True, bold=True)
         for note in notes:
             terminalreporter.write_line(note, yellow=True, bold=note.startswith("FALLBACK"))
@@ -502,6 +590,7 @@ class CaseTarget:
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     """Collect the targets the case recorded (timed or under ``--benchmark-disable``)."""
     killpoints.reached("bench.case.teardown")
+    compare_gate.record(item)
     bench = getattr(item, "funcargs", {}).get("benchmark")
     extra = getattr(bench, "extra_info", None)
     if not isinstance(extra, dict) or not extra.get("targets"):
@@ -549,6 +638,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         killpoints.reached("bench.summary")
         return (yield)
     finally:  # also when pytest-benchmark's --benchmark-compare-fail raises its PerformanceRegression
+        compare_gate.print_verdicts(terminalreporter, config)
         _print_targets(terminalreporter, config)
         _print_notes(terminalreporter, config)
 

@@ -6,9 +6,10 @@ set-up such as loading data is not in the trace. Afterwards the summary goes int
 ``benchmark.extra_info["telemetry"]`` with ``trace``: the CSV written under
 ``<results.dir>/telemetry/<run_id>/<test>.csv`` (relative when ``results.dir`` is, as by default).
 
-After pytest-benchmark's own table the terminal summary prints a short throughput table with the
-``extra_info`` columns pytest-benchmark cannot show (items/s, GB/s, TFLOP/s, utilization, power), and one
-line per device whose telemetry was not available (for example: no NVIDIA driver), which is not an error.
+After pytest-benchmark's own table, in a session where such a test ran, the terminal summary prints a short
+throughput table with the ``extra_info`` columns pytest-benchmark cannot show (items/s, GB/s, TFLOP/s,
+utilization, power), and one line per device whose telemetry was not available (for example: no NVIDIA
+driver), which is not an error. Another project's session, with no such test, hears nothing from it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from gpubench.telemetry import DEFAULT_INTERVAL_MS, Sampler, trace_name
 _PLAN_KEY = pytest.StashKey["_Plan"]()
 _UNAVAILABLE_KEY = pytest.StashKey[dict[str, str]]()
 _RUN_ID_KEY = pytest.StashKey[str]()
+_SEEN_KEY = pytest.StashKey[bool]()  # a test used ``benchmark`` and ``device``: a gpubench session
 
 
 @dataclass
@@ -117,6 +119,7 @@ def _gpubench_telemetry(request: pytest.FixtureRequest) -> Iterator[None]:
     if "benchmark" not in request.fixturenames or "device" not in request.fixturenames:
         yield
         return
+    request.config.stash[_SEEN_KEY] = True
     plan = _plan(request)
     if plan is None:
         yield
@@ -221,6 +224,8 @@ def format_throughput_table(rows: Iterable[ThroughputRow]) -> list[str]:
 
 @pytest.hookimpl(trylast=True)  # after pytest-benchmark's own table, printed in its terminal summary
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if not config.stash.get(_SEEN_KEY, False):
+        return  # no gpubench benchmark ran (another project's session): nothing to add
     session = getattr(config, "_benchmarksession", None)
     benchmarks = [b for b in getattr(session, "benchmarks", None) or [] if b]
     if benchmarks:

@@ -209,6 +209,15 @@ class ReportSection:
 
     regression_pct: float = _opt("flag a benchmark this % slower than the previous run", 5.0, min=0.0)
     outlier_pct: float = _opt("flag a GPU this % below the median of same-model siblings", 10.0, min=0.0)
+    alpha: float = _opt(
+        "significance level a regression or outlier flag needs (gpubench report --alpha overrides it)",
+        0.01, gt=0.0, lt=1.0,
+    )
+    fdr: float = _opt(
+        "false-discovery rate the report's flags control over all its comparisons, by Benjamini-Hochberg "
+        "(gpubench report --fdr overrides it)",
+        0.05, gt=0.0, lt=1.0,
+    )
     benchmark: str = _opt(
         "benchmark whose utilization, power and clock timelines are plotted (default: the longest traced one)", ""
     )

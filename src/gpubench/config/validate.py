@@ -119,4 +119,9 @@ def _check_choices_and_range(dotted: str, value: Any, meta: Mapping[str, Any], o
         if high is not None and value > high:
             msg = f"{origin}: {dotted} = {value} is above the maximum {high}. Fix: use a value <= {high}"
             raise ConfigError(msg)
+        above, below = meta.get("gt"), meta.get("lt")  # exclusive bounds: a probability strictly in (0, 1)
+        if (above is not None and value <= above) or (below is not None and value >= below):
+            bounds = f"({'-inf' if above is None else f'{above:g}'}, {'inf' if below is None else f'{below:g}'})"
+            msg = f"{origin}: {dotted} = {value} is outside {bounds}. Fix: use a value strictly inside it"
+            raise ConfigError(msg)
 

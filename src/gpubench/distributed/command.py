@@ -2,6 +2,12 @@
 :mod:`gpubench.distributed.options`), :func:`run` (what ``gpubench verify|bench`` calls under torchrun) and
 :func:`main` (``python -m gpubench.distributed``).
 
+``gpubench verify``'s own output options hold under torchrun too, on rank 0, for the merged run
+(:func:`verify_outputs`, with :mod:`gpubench.verify`'s functions): ``--require-gpu`` adds a FAIL row for each
+rank whose device is not a verified GPU (saved, and rank 0 exits 1), ``--json`` prints the merged
+``results/verify/<run>.json`` on stdout and nothing else (every rank's other output goes to stderr), and
+``--junitxml PATH`` writes the merged JUnit XML there as well.
+
 Imports: :mod:`gpubench.config`, :mod:`gpubench.devices`, :mod:`gpubench.verify` (its options, for
 :func:`main`) and torch inside functions, and the distributed modules below it; never :mod:`gpubench.cli`.
 """
@@ -9,8 +15,11 @@ Imports: :mod:`gpubench.config`, :mod:`gpubench.devices`, :mod:`gpubench.verify`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 from gpubench.distributed.launch import (
     EXIT_FAILED,
@@ -65,8 +74,16 @@ def run(verb: str, args: argparse.Namespace) -> int:
         torch.cuda.set_device(launch.local_rank)  # before any other CUDA work and before NCCL
     state = RankState(launch, verb, opts, device, backend="nccl" if device.startswith("cuda") else "gloo")
     install_signal_handler(state)
+    as_json = verb == "verify" and bool(getattr(args, "json", False))
+    stdout = sys.stdout
     try:
-        return run_rank(state, config, args, probe, device_problem, quiet)
+        # --json: stdout holds the document alone; whatever any rank prints goes to stderr
+        with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+            code = run_rank(state, config, args, probe, device_problem, quiet)
+            if verb != "verify" or launch.rank != 0 or not state.hellos:
+                return code
+            run_id = str(state.hellos[0].get("run_id"))
+            return verify_outputs(Path(config.results.dir), run_id, args, code, stdout if as_json else None)
     except DistributedError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return EXIT_FAILED
@@ -78,6 +95,80 @@ def run(verb: str, args: argparse.Namespace) -> int:
             flush=True,
         )
         return EXIT_FAILED
+
+
+def _rank_report(doc: Mapping[str, Any], rank: Any, label: bool = False) -> Any:
+    """The merged ``gpubench.verify/1`` document's rows of one rank (every rank: ``rank`` None) as a
+    :class:`gpubench.verify.run.VerifyReport`; ``label``: devices named ``rank<R>-<host>-<device>``."""
+    from gpubench.verify.run import VerifyReport
+    from gpubench.verify.verdicts import CheckResult, Verdict
+
+    def mine(row: Mapping[str, Any]) -> bool:
+        return rank is None or row.get("rank") == rank
+
+    def name(row: Mapping[str, Any]) -> str:
+        return f"rank{row.get('rank')}-{row.get('host')}-{row.get('device')}" if label else str(row.get("device"))
+
+    results = tuple(
+        CheckResult(c["check"], name(c), Verdict(c["verdict"]), c.get("value"), c.get("threshold"),
+                    c.get("unit") or "", c.get("message") or "", c.get("remedy") or "", c.get("readings") or {},
+                    c.get("uuid"), float(c.get("duration_s") or 0.0))
+        for c in doc.get("checks", []) if mine(c)
+    )
+    devices = tuple(d for d in doc.get("devices", []) if mine(d))
+    return VerifyReport(str(doc.get("run_id")), str(doc.get("level")), str(doc.get("started")),
+                        str(doc.get("finished")), results, devices)
+
+
+def require_gpu_rows(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``--require-gpu`` on the merged run: :func:`gpubench.verify.command.require_gpu` on each rank's part
+    (a cpu device, or a GPU no GPU check ran on, is a FAIL row), as check rows with ``host`` and ``rank``."""
+    from gpubench.verify.command import REQUIRE_GPU, require_gpu
+
+    ranks = sorted({d.get("rank") for d in doc.get("devices", [])}, key=lambda r: (r is None, r))
+    hosts = {d.get("rank"): d.get("host") for d in doc.get("devices", [])}
+    rows: list[dict[str, Any]] = []
+    for rank in ranks or [None]:
+        report = require_gpu(_rank_report(doc, rank))
+        rows += [{**r.as_dict(), "host": hosts.get(rank), "rank": rank}
+                 for r in report.results if r.check == REQUIRE_GPU]
+    return rows
+
+
+def verify_outputs(results_dir: Path, run_id: str, args: argparse.Namespace, code: int,
+                   json_stream: Any) -> int:
+    """Rank 0, after a distributed verify wrote ``<results_dir>/verify/<run_id>.json``: ``--require-gpu``,
+    ``--junitxml`` and ``--json`` for the merged run; the exit code (``code``, or 1 for a require-gpu FAIL,
+    2 when the JUnit file cannot be written)."""
+    import json
+
+    from gpubench.distributed.files import _junit
+    from gpubench.results import atomic_write_json, atomic_write_text, safe_child
+    from gpubench.verify.output import JUnitPathError, write_junit
+
+    path = safe_child(results_dir, "verify", f"{run_id}.json")
+    if not path.is_file():  # the run stopped before its checks (a usage problem, said already)
+        return code
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    if getattr(args, "require_gpu", False) and (rows := require_gpu_rows(doc)):
+        doc["checks"] = [*doc.get("checks", []), *rows]
+        counts = {k: sum(1 for c in doc["checks"] if c.get("verdict") == k) for k in ("PASS", "WARN", "FAIL", "SKIP")}
+        doc["summary"] = ", ".join(f"{n} {k}" for k, n in counts.items())
+        code = doc["exit_code"] = max(int(doc.get("exit_code") or 0), 1)
+        atomic_write_json(path, doc)
+        atomic_write_text(path.with_suffix(".xml"), _junit(doc))
+        for row in rows:
+            print(f"FAIL require_gpu rank {row['rank']} on {row['host']}: {row['message']}", file=sys.stderr)
+    if getattr(args, "junitxml", None):
+        try:
+            write_junit(_rank_report(doc, None, label=True), Path(args.junitxml))
+        except JUnitPathError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            code = max(code, EXIT_USAGE)
+    if json_stream is not None:
+        json_stream.write(path.read_text(encoding="utf-8"))
+        json_stream.flush()
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
