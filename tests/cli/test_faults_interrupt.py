@@ -1,10 +1,13 @@
 """Fault family 4, interruption of ``gpubench verify`` (``nox -s verify`` runs exactly this command).
 
-SIGINT and SIGTERM are sent to a real ``python -m gpubench verify --device cpu`` at fixed points: while it
-starts, while PyTorch loads, and while the checks run. Afterwards every file under ``results/verify/`` is
-complete JSON or XML, no temporary file is left, nothing printed a traceback, and the next runs (two at once,
-into the same folder) work and write distinct files. The benchmark side (``pytest bench``) is covered by
-tests/test_faults_bench.py.
+SIGINT and SIGTERM reach a real ``python -m gpubench verify --device cpu`` at three moments: while it starts,
+while PyTorch loads, and while the checks run. Each lands exactly there through a named kill point
+(``GPUBENCH_KILL_AT``, :mod:`gpubench.killpoints`), not after a sleep, so a loaded machine cannot move it.
+Afterwards every file under ``results/verify/`` is complete JSON or XML (a run stopped during its checks
+saves the ones it completed, the interrupted one marked), no temporary file is left, nothing printed a
+traceback, and the next runs (two at once, into the same folder) work and write distinct files. The
+benchmark side (``pytest bench``) is covered by tests/bench/test_faults_bench.py; every point is swept in
+tests/cli/test_interrupt_sweep.py.
 """
 
 from __future__ import annotations
@@ -20,29 +23,33 @@ from pathlib import Path
 
 import pytest
 
+from gpubench import killpoints
 from gpubench.cli import app as cli
 from gpubench.cli import interrupts
 from gpubench.results import atomic_write_text
 
 INTERRUPTED = "interrupted: results written so far are kept"
-POINTS_S = (0.5, 2.0, 4.0)
+# (the moment, its kill point, the checks completed before it)
+MOMENTS = (
+    ("starting", "cli.start", 0),
+    ("importing PyTorch", "cli.torch.import", 0),
+    ("running the checks", "verify.check.start@3", 2),  # the third check: two done, one interrupted
+)
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
+def _env(tmp_path: Path, kill_at: str = "") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GPUBENCH_", "SIMPLE_DL_"))}
     env.update({"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "xdg")})
+    if kill_at:
+        env[killpoints.ENV] = kill_at
     return env
 
 
-def _start(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
+def _start(tmp_path: Path, kill_at: str = "") -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "gpubench", "verify", "--device", "cpu", "--results-dir", "results", "-q", *extra],
-        cwd=tmp_path, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "gpubench", "verify", "--device", "cpu", "--results-dir", "results", "-q"],
+        cwd=tmp_path, env=_env(tmp_path, kill_at), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-
-
-# a run that lasts well past the last point (about 13 s here): the long level with a 6 s memory test
-LONG_RUN = ("--level", "long", "--set", "verify.memtest_seconds=1")
 
 
 def _files_of(results: Path, pid: int) -> list[Path]:
@@ -62,27 +69,31 @@ def _assert_complete(path: Path) -> None:
 
 def test_verify_interrupted_at_several_points_then_two_runs_at_once(tmp_path: Path) -> None:
     results = tmp_path / "results"
-    for point in POINTS_S:
+    for moment, point, completed in MOMENTS:
         # one run per signal, started together: the same point of the same kind of run
-        runs = {signal.SIGINT: _start(tmp_path, *LONG_RUN), signal.SIGTERM: _start(tmp_path, *LONG_RUN)}
-        time.sleep(point)
+        runs = {signum: _start(tmp_path, f"{point}:{signum.name}") for signum in (signal.SIGINT, signal.SIGTERM)}
         for signum, proc in runs.items():
-            proc.send_signal(signum)
-        for signum, proc in runs.items():
-            _, err = proc.communicate(timeout=120)
-            where = (point, signum.name, proc.returncode, err)
+            _, err = proc.communicate(timeout=180)
+            where = (moment, signum.name, proc.returncode, err)
             assert "Traceback" not in err, where
-            # stopped, saying so; verification results are written at the end, so a stopped run leaves
-            # nothing behind, never half a file. The status is 128 + signal; in about 2% of SIGINT runs here
-            # the interpreter instead ended by the signal itself after gpubench had caught it and printed
-            # the message (cause not pinned down), which a shell reports as the same 130.
-            assert proc.returncode in (128 + signum, -signum), where
+            # stopped, saying so, with 128 + the signal
+            assert proc.returncode == 128 + signum, where
             assert err.strip().splitlines()[-1] == INTERRUPTED, where
-            assert _files_of(results, proc.pid) == [], where
+            files = _files_of(results, proc.pid)
+            if not completed:  # before the first check: nothing to keep, nothing written
+                assert files == [], where
+                continue
+            # the checks completed are saved, the one in progress marked interrupted; the JUnit twin too
+            assert [p.suffix for p in files] == [".json", ".xml"], where
+            for path in files:
+                _assert_complete(path)
+            data = json.loads(files[0].read_text("utf-8"))
+            assert (data["interrupted"], data["exit_code"]) == (signum.name, 128 + signum), where
+            assert [bool(c.get("interrupted")) for c in data["checks"]] == [False] * completed + [True], where
     assert not list(results.rglob("*.tmp")), "a temporary file was left behind"
 
     before = set((results / "verify").glob("*")) if (results / "verify").is_dir() else set()
-    first, second = _start(tmp_path), _start(tmp_path)
+    first, second = _start(tmp_path), _start(tmp_path)  # uninterrupted
     for proc in (first, second):
         _, err = proc.communicate(timeout=180)
         assert proc.returncode == 0, err
@@ -126,6 +137,35 @@ def test_sigterm_becomes_exit_143_and_the_previous_handler_comes_back(
     assert capsys.readouterr().err == INTERRUPTED + "\n"
     assert seen == [interrupts._on_interrupt]
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_an_error_while_the_interrupt_unwinds_still_exits_130_without_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pytest 9's report of a KeyboardInterrupt raised inside a module being imported fails with TypeError (a
+    frame without a line number); the stop is still the signal's."""
+
+    def failing_cleanup(name: str) -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # handled at the next bytecode: KeyboardInterrupt here
+            raise AssertionError("SIGINT did not interrupt the command")
+        except KeyboardInterrupt:
+            raise TypeError("unsupported operand type(s) for -: 'NoneType' and 'int'") from None
+
+    monkeypatch.setattr(cli, "_load_module", failing_cleanup)
+    assert cli.main(["verify", "--device", "cpu"]) == 130
+    err = capsys.readouterr().err
+    assert err.endswith(INTERRUPTED + "\n") and "Traceback" not in err
+    assert "note: while stopping: TypeError" in err
+
+
+def test_an_error_without_a_signal_is_not_taken_for_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing(name: str) -> None:
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(cli, "_load_module", failing)
+    with pytest.raises(TypeError, match="a bug"):
+        cli.main(["verify", "--device", "cpu"])
 
 
 def test_interrupted_write_leaves_the_old_file_whole_and_no_temporary_file(

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from gpubench import __version__
+from gpubench import __version__, killpoints
 from gpubench.cli.config_cmd import add_config_arguments, run_config
 from gpubench.cli.exit_codes import EXIT_USAGE
 from gpubench.cli.info import add_info_arguments, run_info
@@ -49,7 +49,8 @@ def build_parser(active_verb: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gpubench",
         description="Verify and benchmark the GPUs of a PyTorch machine.",
-        epilog="Exit codes: 0 ok, 1 a check failed, 2 bad usage or configuration.",
+        epilog="Exit codes: 0 ok, 1 a check failed, 2 bad usage or configuration, 130 interrupted (Ctrl-C), 143 "
+        "stopped by SIGTERM.",
     )
     parser.add_argument("--version", action="version", version=f"gpubench {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
@@ -106,11 +107,16 @@ def _interrupted_code(code: int) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code. Ctrl-C exits 130 and SIGTERM 143, without a traceback,
-    wherever they land (even while the parser imports the verb's module)."""
-    return run_interruptible(lambda: _main(argv))
+    wherever they land (even while the parser imports the verb's module). Called without ``argv`` (the
+    process's command line: ``python -m gpubench``, the ``gpubench`` script), that holds until the process
+    ends, the interpreter's shutdown included."""
+    code = run_interruptible(lambda: _main(argv), to_the_end=argv is None)
+    killpoints.reached("cli.exit")  # the command is done; the process is about to end
+    return code
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    killpoints.reached("cli.start")
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(next((a for a in argv if not a.startswith("-")), None))
     try:

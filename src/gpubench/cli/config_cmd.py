@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.table import Table
 
+from gpubench import killpoints
 from gpubench.cli.exit_codes import EXIT_OK, EXIT_USAGE
 from gpubench.config import (
     SECTIONS,
@@ -58,8 +59,10 @@ def _show_value(value: Any) -> str:
 
 def show(args: argparse.Namespace) -> int:
     """Each effective setting, its value and where it came from, as a table or as JSON (``--json``)."""
+    killpoints.reached("config.load")
     config = config_from_args(args)
     rows = effective_rows(config)
+    killpoints.reached("config.show")
     if args.json:
         payload = {
             "files": list(config.files),
@@ -121,5 +124,6 @@ def check(args: argparse.Namespace) -> int:
     if config.unused:
         names = ", ".join(u.rsplit(": ", 1)[-1] for u in config.unused)
         extra += f"; not used by gpubench: {names}"
+    killpoints.reached("config.check")
     print(f"{path}: valid ({keys} settings in {sections}{extra}; {len(config.warnings)} warning(s))")
     return EXIT_OK

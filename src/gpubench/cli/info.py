@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.table import Table
 
-from gpubench import __version__, devices, nvml, results
+from gpubench import __version__, devices, killpoints, nvml, results
 from gpubench.cli.exit_codes import EXIT_OK
 from gpubench.console import console, printable
 
@@ -24,8 +24,10 @@ def add_info_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_info(args: argparse.Namespace) -> int:
     """Print what :func:`describe` found, as JSON (``--json``) or as a table."""
+    killpoints.reached("info.probe")
     probe = devices.probe_cuda()
     data = describe(probe)
+    killpoints.reached("info.print")
     if args.json:
         print(json.dumps(data, indent=2))
         return EXIT_OK

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gpubench import killpoints
 from gpubench.distributed import collectives as coll
 from gpubench.distributed import ddp as ddp_mod
 from gpubench.distributed.files import write_merged
@@ -107,6 +108,7 @@ def run_rank(
         )
 
     # phase 2: each rank's own device
+    killpoints.reached("dist.rank.local")
     me, data = _local_work(run, hello, run_id)
     try:
         state.barrier(f"{verb} on every rank")
@@ -459,6 +461,7 @@ def _gather_and_write(
         **common,
     )
     state.enter("writing results")
+    killpoints.reached("dist.rank.merge")
     paths = write_merged(merged, run.results_dir)
     if out is not None:
         if state.verb == "verify" and not run.quiet:

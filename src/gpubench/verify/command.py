@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gpubench import killpoints
+from gpubench.cli.interrupts import holding_interrupts
 from gpubench.config import LEVELS, Config, ConfigError
 from gpubench.devices import CudaProbe
 from gpubench.verify.checks import CHECK_NAMES, CHECKS
@@ -116,15 +117,20 @@ def verify(
     written, after the results are saved and shown).
     """
     console = console if console is not None else _console()
-    report = _run_with_status(
-        config, console, quiet, level=level, checks=checks, probe=probe, history_dir=history_dir, plans=plans
-    )
-    if gpu_required:
-        report = require_gpu(report)
     target = Path(results_dir) if results_dir is not None else Path(config.results.dir)
     try:
-        killpoints.reached("verify.save")
-        paths = write_report(report, target)
+        report = _run_with_status(
+            config, console, quiet, level=level, checks=checks, probe=probe, history_dir=history_dir, plans=plans
+        )
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: save the checks that completed, then stop
+        _save_interrupted(exc, target)
+        raise
+    if gpu_required:
+        report = require_gpu(report)
+    try:
+        with holding_interrupts():  # the checks are done: a signal now is raised once both files are saved
+            killpoints.reached("verify.save")
+            paths = write_report(report, target)
         killpoints.reached("verify.saved")
     except (OSError, ValueError):  # unwritable folder, or a link leading outside it: show the verdicts anyway
         _show(report, console, (), not table or quiet, json_stream)
@@ -136,6 +142,26 @@ def verify(
     finally:  # the verdicts are shown (and --json printed) even when --junitxml cannot be written
         _show(report, console, (*paths, *extra), not table or quiet, json_stream)
     return report, paths
+
+
+def _save_interrupted(exc: KeyboardInterrupt, target: Path) -> None:
+    """Write the checks completed before ``exc`` (and the one it stopped, marked ``interrupted``) as
+    ``<target>/verify/<run>.json`` and ``.xml``, saying so on stderr. Nothing when no check ran; a folder
+    that cannot be written is named, and the interrupt goes on either way."""
+    from gpubench.verify.run import INTERRUPTED_KEY, interrupted_report
+
+    report = interrupted_report(exc)
+    if report is None:
+        return
+    try:
+        with holding_interrupts():  # a second Ctrl-C waits for the two files
+            paths = write_report(report, target)
+    except (OSError, ValueError) as error:
+        print(f"error: the interrupted run's results were not saved: {error}", file=sys.stderr)
+        return
+    done = sum(1 for r in report.results if not r.readings.get(INTERRUPTED_KEY))
+    for path in paths:
+        print(f"wrote {path} ({done} check(s) completed, {report.interrupted} stopped the run)", file=sys.stderr)
 
 
 def _run_with_status(config: Config, console: Any, quiet: bool, **kw: Any) -> VerifyReport:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gpubench import killpoints
 from gpubench.verify.run import VerifyReport
 from gpubench.verify.verdicts import Verdict
 
@@ -99,7 +100,9 @@ def write_report(report: VerifyReport, results_dir: Path) -> tuple[Path, Path]:
 
     json_path = safe_child(results_dir, "verify", f"{report.run_id}.json")
     xml_path = safe_child(results_dir, "verify", f"{report.run_id}.xml")
+    killpoints.reached("verify.write.json")
     atomic_write_json(json_path, report.as_dict())
+    killpoints.reached("verify.write.junit")
     atomic_write_text(xml_path, junit_xml(report))
     return json_path, xml_path
 

@@ -3,6 +3,9 @@
 :func:`run_checks` walks the devices of ``config.verify_devices()``; on each it runs the registry's checks
 in order (:func:`_device_pass`), then decides the checks that hold devices against each other. Each check
 is timed, and an exception inside one becomes a FAIL naming it: a crash must not hide a GPU.
+Interrupted (Ctrl-C, SIGTERM), it records the check in progress as a SKIP row marked ``interrupted`` and
+hands the report of the checks that completed to the caller on the exception (:func:`interrupted_report`),
+which saves it (:mod:`gpubench.verify.command`).
 Exit code: 0 when no check FAILs, 1 when one does, 2 for bad usage or configuration.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import signal
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -49,10 +53,13 @@ class VerifyReport:
     devices: tuple[Mapping[str, Any], ...]
     environment: Mapping[str, Any] = field(default_factory=dict)
     config: Mapping[str, Any] = field(default_factory=dict)
+    interrupted: str = ""  # the signal that stopped the run ("SIGINT", "SIGTERM"); "" for a whole run
 
     @property
     def exit_code(self) -> int:
-        """1 when any check FAILed, else 0."""
+        """1 when any check FAILed, else 0; 130/143 for a run a signal interrupted."""
+        if self.interrupted:
+            return 128 + int(getattr(signal, self.interrupted, signal.SIGINT))
         return EXIT_FAILED if any(r.verdict is Verdict.FAIL for r in self.results) else EXIT_OK
 
     @property
@@ -73,6 +80,8 @@ class VerifyReport:
         text = ", ".join(f"{counts[v.value]} {v.value}" for v in Verdict)
         if not self.gpu_verified:
             text += " — no GPU was verified"
+        if self.interrupted:
+            text += f" — interrupted by {self.interrupted}"
         return text
 
     def find(self, device: str, check: str) -> CheckResult | None:
@@ -82,8 +91,9 @@ class VerifyReport:
         return None
 
     def as_dict(self) -> dict[str, Any]:
-        """The ``gpubench.verify/1`` JSON document."""
-        return {
+        """The ``gpubench.verify/1`` JSON document. An interrupted run has ``interrupted`` (the signal) and
+        its unfinished check ``"interrupted": true``."""
+        doc = {
             "schema": SCHEMA,
             "run_id": self.run_id,
             "started": self.started,
@@ -95,8 +105,42 @@ class VerifyReport:
             "environment": dict(self.environment),
             "config": dict(self.config),
             "devices": [dict(d) for d in self.devices],
-            "checks": [r.as_dict() for r in self.results],
+            "checks": [_check_dict(r) for r in self.results],
         }
+        if self.interrupted:
+            doc["interrupted"] = self.interrupted
+        return doc
+
+
+def _check_dict(result: CheckResult) -> dict[str, Any]:
+    doc = result.as_dict()
+    if result.readings.get(INTERRUPTED_KEY):
+        doc["interrupted"] = True
+    return doc
+
+
+INTERRUPTED_KEY = "interrupted_by"
+
+
+def _signal_name(exc: BaseException) -> str:
+    """SIGTERM for gpubench's ``Terminated`` (it carries ``signum``), else SIGINT (Ctrl-C)."""
+    return signal.Signals(int(getattr(exc, "signum", signal.SIGINT))).name
+
+
+def interrupted_row(check: str, device: str, exc: BaseException, seconds: float = 0.0) -> CheckResult:
+    """The row of a check a signal stopped before it was decided: a SKIP marked ``interrupted``."""
+    name = _signal_name(exc)
+    return CheckResult(
+        check, device, Verdict.SKIP, message=f"interrupted by {name} before it was decided",
+        remedy="run gpubench verify again", readings={INTERRUPTED_KEY: name}, duration_s=seconds,
+    )
+
+
+def interrupted_report(exc: BaseException) -> VerifyReport | None:
+    """The report of the checks completed before ``exc`` (a ``KeyboardInterrupt`` that left
+    :func:`run_checks`), or None when it came from elsewhere or before any check ran."""
+    report = getattr(exc, "verify_report", None)
+    return report if isinstance(report, VerifyReport) and report.results else None
 
 
 def _now() -> str:
@@ -119,10 +163,13 @@ class _Timer:
         """Decide one check; ``extra_s`` adds the time of a measurement taken earlier for this decision."""
         if self.progress:
             self.progress(f"{device}: {check}")
-        killpoints.reached("verify.check.start")
         t0 = time.perf_counter()
         try:
+            killpoints.reached("verify.check.start")
             result = fn()
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: this check is recorded as interrupted
+            self.interrupted(check, device, exc, t0, extra_s)
+            raise
         except Exception as exc:  # a bug or a device error inside a probe: recorded, never fatal to the run
             result = CheckResult(
                 check,
@@ -135,6 +182,13 @@ class _Timer:
         self.results.append(result)
         killpoints.reached("verify.check.end")
         return result
+
+    def interrupted(self, check: str, device: str, exc: BaseException, t0: float, extra_s: float = 0.0) -> None:
+        """Record ``check`` on ``device`` as interrupted by ``exc`` (started at ``t0``), unless it has a row."""
+        if any(r.check == check and r.device == device for r in self.results):
+            return
+        row = interrupted_row(check, device, exc, time.perf_counter() - t0 + extra_s)
+        self.results.append(replace(row, uuid=self.uuid))
 
 
 def _given(result: CheckResult) -> CheckResult:
@@ -157,6 +211,29 @@ def _device_pass(ctx: DeviceContext, wanted: Iterable[str], timer: _Timer) -> di
     device = ctx.device
     finish: list[tuple[str, Decision]] = []
     measured: dict[str, _Measured] = {}
+    try:
+        _checks_of_pass(ctx, wanted, timer, finish, measured)
+        killpoints.reached("verify.decision")  # the checks decided at the end of the device's pass
+        for name, decide in finish:
+            timer.run(name, device, decide)
+    except KeyboardInterrupt as exc:  # measured or started but not decided: interrupted too
+        now = time.perf_counter()
+        for name in [n for n, _ in finish] + list(measured):
+            timer.interrupted(name, device, exc, now)
+        raise
+    return measured
+
+
+def _checks_of_pass(
+    ctx: DeviceContext,
+    wanted: Iterable[str],
+    timer: _Timer,
+    finish: list[tuple[str, Decision]],
+    measured: dict[str, _Measured],
+) -> None:
+    """The device pass in registry order: decide what can be decided now; collect the decisions left for
+    the end of the pass (``finish``) and the readings of the across-devices checks (``measured``)."""
+    device = ctx.device
     for check in REGISTRY:
         name = check.spec.name
         if name not in wanted or not applies(check.spec, ctx.spec):
@@ -167,18 +244,24 @@ def _device_pass(ctx: DeviceContext, wanted: Iterable[str], timer: _Timer) -> di
         elif isinstance(check, DecidedNow):
             timer.run(name, device, functools.partial(check.decide, ctx))
         elif isinstance(check, DecidedAfterDevice):
-            finish.append((name, check.start(ctx)))
+            t0 = time.perf_counter()
+            try:
+                finish.append((name, check.start(ctx)))
+            except KeyboardInterrupt as exc:
+                timer.interrupted(name, device, exc, t0)
+                raise
         else:
             if timer.progress:
                 timer.progress(f"{device}: {name} (measuring)")
-            killpoints.reached("verify.measure.start")
             t0 = time.perf_counter()
-            reading = check.measure(ctx)
+            try:
+                killpoints.reached("verify.measure.start")
+                reading = check.measure(ctx)
+            except KeyboardInterrupt as exc:
+                timer.interrupted(name, device, exc, t0)
+                raise
             measured[name] = _Measured(ctx, reading, time.perf_counter() - t0)
             killpoints.reached("verify.measure.end")
-    for name, decide in finish:
-        timer.run(name, device, decide)
-    return measured
 
 
 def _across_devices(measured: Mapping[str, Mapping[str, _Measured]], timers: Mapping[str, _Timer]) -> None:
@@ -238,6 +321,7 @@ def run_checks(
     for name in wanted:
         check_spec(name)
     started = _now()
+    killpoints.reached("verify.probe")
     probe = probe if probe is not None else probe_cuda()
     run_id = run_id or results_mod.new_run_id()
     if history_dir is None:
@@ -247,28 +331,39 @@ def run_checks(
     timers: dict[str, _Timer] = {}
     measured: dict[str, dict[str, _Measured]] = {}  # check -> device -> what its pass measured
 
-    for spec in _device_specs(config):
-        identity = _with_execution_device(results_mod.device_identity(spec.name, probe), spec)
-        identities.append(identity)
-        timer = timers[spec.name] = _Timer(out, identity.get("uuid"), progress)
-        plan = (plans or {}).get(spec.kind) or plan_for(config, level, spec.kind)
-        killpoints.reached("verify.plan")
-        unusable = why_unusable(spec, probe)
-        ctx = DeviceContext(config, spec, probe, plan, identity, unusable, history_dir)
-        for name, m in _device_pass(ctx, wanted, timer).items():
-            measured.setdefault(name, {})[spec.name] = m
-    killpoints.reached("verify.across")
-    _across_devices(measured, timers)
+    def report(interrupted: str = "") -> VerifyReport:
+        order = {d.get("device"): i for i, d in enumerate(identities)}
+        out.sort(key=lambda r: (order.get(r.device, 99), CHECK_NAMES.index(r.check)))
+        return VerifyReport(
+            run_id=run_id,
+            level=level,
+            started=started,
+            finished=_now(),
+            results=tuple(out),
+            devices=tuple(identities),
+            environment=results_mod.environment(probe),
+            config={**config.as_dict(), "files": list(config.files), "sources": dict(config.sources)},
+            interrupted=interrupted,
+        )
 
-    order = {d.get("device"): i for i, d in enumerate(identities)}
-    out.sort(key=lambda r: (order.get(r.device, 99), CHECK_NAMES.index(r.check)))
-    return VerifyReport(
-        run_id=run_id,
-        level=level,
-        started=started,
-        finished=_now(),
-        results=tuple(out),
-        devices=tuple(identities),
-        environment=results_mod.environment(probe),
-        config={**config.as_dict(), "files": list(config.files), "sources": dict(config.sources)},
-    )
+    try:
+        for spec in _device_specs(config):
+            identity = _with_execution_device(results_mod.device_identity(spec.name, probe), spec)
+            identities.append(identity)
+            timer = timers[spec.name] = _Timer(out, identity.get("uuid"), progress)
+            plan = (plans or {}).get(spec.kind) or plan_for(config, level, spec.kind)
+            killpoints.reached("verify.plan")
+            unusable = why_unusable(spec, probe)
+            ctx = DeviceContext(config, spec, probe, plan, identity, unusable, history_dir)
+            for name, m in _device_pass(ctx, wanted, timer).items():
+                measured.setdefault(name, {})[spec.name] = m
+        killpoints.reached("verify.across")
+        _across_devices(measured, timers)
+    except KeyboardInterrupt as exc:  # the checks completed so far go with it, for the caller to save
+        now = time.perf_counter()
+        for name, by_device in measured.items():  # measured on every device, not yet decided
+            for device in by_device:
+                timers[device].interrupted(name, device, exc, now)
+        exc.verify_report = report(_signal_name(exc))  # type: ignore[attr-defined]
+        raise
+    return report()

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gpubench import killpoints
+
 MAGIC = b"GPUBENCH-CHECKPOINT\n"
 FORMAT = "gpubench.mnist-checkpoint"
 VERSION = 1
@@ -118,10 +120,12 @@ def save(path: str | os.PathLike[str], trainer: Any, rows: list[dict[str, float]
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
+        killpoints.reached("bench.mnist.checkpoint.save")  # written, not yet in place
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    killpoints.reached("bench.mnist.checkpoint.saved")
     return Transfer(target, len(payload), time.perf_counter() - start)
 
 

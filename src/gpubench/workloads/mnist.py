@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from gpubench import killpoints
 from gpubench.workloads.data import MnistData
 
 LAYERS = (784, 512, 256, 128, 10)
@@ -560,9 +561,11 @@ def train_full(
 
     ``resume`` restores a trainer's state and returns the rows of the epochs already trained (see
     :mod:`gpubench.workloads.checkpoint`); ``after_epoch`` sees the trainer and the rows after each epoch."""
+    killpoints.reached("bench.mnist.data.load")  # the trainer puts the data on the device
     trainer = Trainer(data, device, pipeline, batch_size=batch_size, seed=seed)
     rows = resume(trainer) if resume is not None else []
     for epoch in range(len(rows) + 1, epochs + 1):
+        killpoints.reached("bench.mnist.epoch.start")
         result = trainer.epoch()
         val_acc, val_loss = trainer.evaluate("test")
         row = {
@@ -575,6 +578,7 @@ def train_full(
             "images_per_s": result.images_per_s,
         }
         rows.append(row)
+        killpoints.reached("bench.mnist.epoch.end")
         if report is not None:
             report(row)
         if after_epoch is not None:
