@@ -157,6 +157,9 @@ def _project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, config:
     for var in list(os.environ):
         if var.startswith(("GPUBENCH_", "SIMPLE_DL_")):
             monkeypatch.delenv(var)
+    # the inner run is a user's run: under pytest-xdist (-n) the worker's PYTEST_XDIST_WORKER would make
+    # pytest-benchmark disable itself there, and --benchmark-json would write nothing
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     monkeypatch.setenv("HOME", str(pytester.path))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(pytester.path / "xdg"))
     (pytester.path / "dl.config.sdn").write_text(config, encoding="utf-8")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -84,31 +83,44 @@ def test_event_clock_plan_records_the_method() -> None:
     assert all(t > 0 for t in measurement.times_s)
 
 
-def test_cpu_plan_records_method_and_calibrates_to_the_sync_budget() -> None:
-    timer = DeviceTimer("cpu", max_sync_fraction=0.01, min_round_s=1e-4)
-    measurement = timer.measure(lambda: sum(range(200)), rounds=3)
+class _FakeTime:
+    """A clock that moves only when the code under test spends time: ``spend(s)`` advances it by ``s``."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def read(self) -> float:
+        return self.now
+
+    def spend(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_cpu_plan_records_method_and_calibrates_to_the_minimum_round() -> None:
+    clock = _FakeTime()
+    timer = DeviceTimer("cpu", max_sync_fraction=0.01, min_round_s=1e-4, read=clock.read)
+    measurement = timer.measure(lambda: clock.spend(3e-5), rounds=3)
     plan = measurement.plan
     assert plan.method == "perf_counter" and plan.sync == "none (cpu)" and plan.clock == "time.perf_counter"
-    assert plan.iterations * plan.call_estimate_s >= plan.sync_overhead_s / 0.01 * 0.5
+    # nothing to synchronize on cpu: reading the clock costs nothing, so the round is min_round_s long
+    assert plan.sync_overhead_s == 0.0 and plan.sync_fraction == 0.0
+    assert plan.call_estimate_s == pytest.approx(3e-5)
+    assert plan.iterations == 4  # ceil(1e-4 / 3e-5)
+    assert measurement.times_s == pytest.approx((3e-5,) * 3)
     assert plan.as_dict()["rounds"] == 3
 
 
 def test_calibration_keeps_an_expensive_sync_under_one_percent() -> None:
-    def slow_sync() -> None:
-        end = time.perf_counter() + 2e-4
-        while time.perf_counter() < end:
-            pass
-
-    def work() -> None:
-        end = time.perf_counter() + 2e-5
-        while time.perf_counter() < end:
-            pass
-
-    timer = DeviceTimer("cuda:1", clock="perf_counter", synchronize=slow_sync, sync_label="slow")
-    plan = timer.plan(work, rounds=1, warmup_rounds=1)
-    assert plan.sync_overhead_s >= 2e-4
-    assert plan.sync_fraction <= 0.011
-    assert plan.iterations >= 10  # 2 x 0.2 ms of sync against 20 us calls: one call per round would be 95% sync
+    clock = _FakeTime()
+    timer = DeviceTimer("cuda:1", clock="perf_counter", synchronize=lambda: clock.spend(2e-4), sync_label="slow",
+                        read=clock.read)
+    plan = timer.plan(lambda: clock.spend(3e-5), rounds=1, warmup_rounds=1)
+    assert plan.sync_overhead_s == pytest.approx(2e-4)  # one synchronization per empty round (at its end)
+    assert plan.call_estimate_s == pytest.approx(3e-5)  # the round's time less the sync
+    # the round must be 2e-4 / 1% = 20 ms long: ceil(0.02 / 3e-5) calls; one call would be 87% sync
+    assert plan.iterations == 667
+    assert plan.sync_fraction == pytest.approx(2e-4 / (667 * 3e-5))
+    assert plan.sync_fraction <= 0.01
 
 
 def test_refuses_what_a_cpu_cannot_do() -> None:
@@ -143,15 +155,29 @@ def test_with_pytest_benchmark_the_fixture_reads_our_clock_and_records_the_metho
     """The real pytest-benchmark fixture, with torch.cuda.synchronize recorded: as in a run on cuda:1."""
     if benchmark.disabled:
         pytest.skip("benchmarks are disabled (--benchmark-disable): the fixture times nothing")
+    clock = _FakeTime()
     log: list[Any] = []
-    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: log.append(device))
+
+    def synchronize(device: Any = None) -> None:
+        log.append(device)
+        clock.spend(1e-6)
+
+    monkeypatch.setattr(torch.cuda, "synchronize", synchronize)
     calls: list[int] = []
-    DeviceTimer("cuda:1", clock="perf_counter").run(benchmark, lambda: calls.append(1), rounds=4)
+
+    def work() -> None:
+        calls.append(1)
+        clock.spend(1e-5)
+
+    DeviceTimer("cuda:1", clock="perf_counter", read=clock.read).run(benchmark, work, rounds=4)
     timing_info = benchmark.extra_info["timing"]
     assert set(log) == {torch.device("cuda", 1)}
     assert timing_info["method"] == "synchronize+perf_counter"
     assert timing_info["sync"] == "torch.cuda.synchronize(cuda:1)"
-    assert 0 < timing_info["sync_fraction"] < 0.05
+    # pytest-benchmark timed the rounds with our clock: 1e-5 s per call, the sync's 1 us over 100 calls
+    assert timing_info["iterations"] == 100  # ceil(1e-6 / 1% / 1e-5)
+    assert timing_info["call_estimate_s"] == pytest.approx(1e-5 + 1e-6 / 100)
+    assert timing_info["sync_fraction"] == pytest.approx(1e-6 / (100 * 1e-5 + 1e-6))
     saved = benchmark.stats.as_dict()  # what pytest-benchmark writes into its JSON
     assert saved["options"]["timer"].startswith("gpubench.synchronize+perf_counter")
     assert saved["stats"]["rounds"] == 4

@@ -26,19 +26,23 @@ from gpubench.telemetry import (
     source_for,
     trace_name,
 )
+from gpubench.telemetry.source import Clock
 
 
-def _busy(seconds: float) -> int:
-    total = 0
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        total += sum(range(500))
-    return total
+class _StepClock:
+    """A telemetry clock that moves only when the test says: ``perf`` is ``now`` seconds."""
+
+    def __init__(self, now: float = 100.0) -> None:
+        self.now = now
+
+    def clock(self) -> Clock:
+        return Clock(perf=lambda: self.now, wall=lambda: 1.7e9 + self.now, name="test clock")
 
 
 # --- psutil, for real --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # psutil's CPU utilization needs a real window of at least one kernel tick
 def test_psutil_source_reads_this_host() -> None:
     import psutil
 
@@ -60,31 +64,31 @@ def test_psutil_source_reads_this_host() -> None:
         assert reading["cpu_freq_mhz"] is None or reading["cpu_freq_mhz"] >= 0
 
 
-def test_cpu_sampler_timestamps_share_perf_counter_with_the_caller(tmp_path: Path) -> None:
-    before = time.perf_counter()
-    with Sampler("cpu", "cpu-host", interval_s=0.02) as sampler:
-        time.sleep(0.25)  # releases the GIL: a Python-bound body delays readings (not their clock)
-    after = time.perf_counter()
+def test_cpu_sampler_summary_and_trace_follow_its_clock(tmp_path: Path) -> None:
+    """The real psutil source, sampled by explicit steps on a clock the test moves: exact times."""
+    ticks = _StepClock()
+    sampler = Sampler("cpu", "cpu-host", interval_s=0.02, clock=ticks.clock(), background=False).start()
+    for _ in range(4):
+        ticks.now += 0.02
+        assert sampler.step()
+    ticks.now += 0.01
+    sampler.stop()  # one last sample: the window covers the work
     samples = sampler.samples
-    assert 5 <= len(samples) <= 0.25 / 0.02 + 3
     times = [s.t for s in samples]
-    assert before <= times[0] and times[-1] <= after
-    assert all(b > a for a, b in itertools.pairwise(times))
-    gaps = sorted(b - a for a, b in itertools.pairwise(times))  # the last one is the stop() sample
-    assert gaps[len(gaps) // 2] == pytest.approx(0.02, abs=0.01)  # median spacing is the interval
+    assert times == pytest.approx([100.0, 100.02, 100.04, 100.06, 100.08, 100.09])
 
     summary = sampler.summary()
     json.dumps(summary, allow_nan=False)
     assert summary["available"] and summary["status"] == "ok" and summary["source"] == "psutil"
-    assert summary["clock"] == "time.perf_counter"
-    assert summary["samples"] == len(samples)
+    assert summary["clock"] == "test clock"
+    assert summary["samples"] == 6
     assert summary["interval_ms"] == 20.0
-    assert summary["duration_s"] == pytest.approx(after - before, abs=0.05)
+    assert (summary["t_start"], summary["t_stop"]) == (100.0, pytest.approx(100.09))
+    assert summary["duration_s"] == pytest.approx(0.09)
     assert summary["util_pct_mean"] == summary["cpu_util_pct_mean"]
-    assert 0 <= summary["util_pct_mean"] <= summary["util_pct_max"] <= 100
     assert summary["mem_used_bytes_max"] >= summary["mem_used_bytes_mean"] > 0
     assert summary["energy_j"] is None and summary["energy_method"] is None
-    assert summary["sampler_cpu_s"] > 0 and summary["sampler_cpu_pct"] is not None
+    assert summary["sampler_cpu_s"] == 0.0  # no sampling thread: every reading was the caller's
 
     path = sampler.write_trace(tmp_path / "telemetry" / "run" / "cpu.csv")
     with path.open(encoding="utf-8", newline="") as handle:
@@ -95,6 +99,23 @@ def test_cpu_sampler_timestamps_share_perf_counter_with_the_caller(tmp_path: Pat
     assert rows[0]["cpu_util_pct"] == ""  # not available in the first reading: an empty cell
     assert {r["device"] for r in rows} == {"cpu"} and {r["uuid"] for r in rows} == {"cpu-host"}
     assert list(path.parent.iterdir()) == [path]  # written atomically: no temporary file left behind
+
+
+@pytest.mark.slow  # the sampling thread, paced on real time
+def test_cpu_sampler_thread_timestamps_share_perf_counter_with_the_caller() -> None:
+    before = time.perf_counter()
+    with Sampler("cpu", "cpu-host", interval_s=0.02) as sampler:
+        time.sleep(0.25)  # releases the GIL: a Python-bound body delays readings (not their clock)
+    after = time.perf_counter()
+    times = [s.t for s in sampler.samples]
+    # how many readings the thread gets in depends on the machine's load; these hold under any load:
+    assert len(times) >= 2  # the first (in start) and the last (in stop) are the caller's own
+    assert before <= times[0] and times[-1] <= after
+    assert all(b > a for a, b in itertools.pairwise(times))
+    summary = sampler.summary()
+    assert summary["clock"] == "time.perf_counter" and summary["samples"] == len(times)
+    assert before <= summary["t_start"] <= summary["t_stop"] <= after
+    assert summary["sampler_cpu_s"] >= 0.0 and summary["sampler_cpu_pct"] is not None
 
 
 # --- sources that fail -------------------------------------------------------------------------------
@@ -162,8 +183,15 @@ def test_source_raising_in_open_is_not_available_not_an_error() -> None:
 
 def test_source_failing_mid_run_leaves_a_partial_summary() -> None:
     source = ScriptedSource(fail_after=3)
-    with Sampler("cuda:0", "GPU-x", 0.01, source=source) as sampler:
-        _busy(0.1)
+    ticks = _StepClock()
+    sampler = Sampler("cuda:0", "GPU-x", 0.01, source=source, clock=ticks.clock(), background=False).start()
+    for _ in range(2):
+        ticks.now += 0.01
+        assert sampler.step()
+    ticks.now += 0.01
+    assert not sampler.step()  # the fourth reading fails: sampling stops...
+    assert not sampler.step()  # ...for good
+    sampler.stop()
     summary = sampler.summary()
     assert summary["status"] == "partial" and summary["available"] is True
     assert summary["samples"] == 3
@@ -171,13 +199,18 @@ def test_source_failing_mid_run_leaves_a_partial_summary() -> None:
     assert "sensor went away" in summary["unavailable_reason"]
     assert source.closed
     assert summary["energy_method"] == "power_integral"  # power is all this source gives
+    assert summary["energy_j"] == pytest.approx(100.0 * 0.02)  # 100 W over the 3 samples' 20 ms
+    assert summary["duration_s"] == pytest.approx(0.03)  # to stop(): the work went on after the failure
 
 
 def test_nan_readings_become_not_available() -> None:
     source = ScriptedSource(values={"power_w": math.nan, "gpu_util_pct": math.inf})
-    with Sampler("cuda:0", "GPU-x", 0.01, source=source) as sampler:
-        time.sleep(0.03)
+    ticks = _StepClock()
+    with Sampler("cuda:0", "GPU-x", 0.01, source=source, clock=ticks.clock(), background=False) as sampler:
+        ticks.now += 0.01
+        assert sampler.step()
     summary = sampler.summary()
+    assert summary["samples"] == 3
     assert summary["power_w_mean"] is None and summary["gpu_util_pct_max"] is None
     json.dumps(summary, allow_nan=False)
 

@@ -216,6 +216,7 @@ def test_no_gpm_on_a_geforce(machine: SimulatedMachine) -> None:
         pynvml.nvmlGpmSampleGet(handle, pynvml.nvmlGpmSampleAlloc())
 
 
+@pytest.mark.slow  # reads the real clocks: the simulated one must follow them
 def test_the_default_clock_follows_real_time() -> None:
     clock = SimClock()
     wall = time.time()

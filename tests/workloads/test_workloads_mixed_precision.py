@@ -60,7 +60,7 @@ class UntimedBenchmark:
 
 
 BENCH = SimpleNamespace(mnist_batch_size=64, mnist_limit=512, mnist_num_workers=0, mnist_epochs=2, mnist_rounds=1,
-                        warmup_rounds=0, timer="auto", max_sync_fraction=0.01, min_round_s=0.0)
+                        warmup_rounds=0, timer="auto", max_sync_fraction=0.01, min_round_s=0.0, cpu_threads=0)
 
 
 @pytest.mark.parametrize("kind", ["mnist", "synthetic"])
