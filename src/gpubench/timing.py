@@ -78,10 +78,14 @@ class Measurement:
 
     @property
     def iqr_s(self) -> float:
-        if len(self.times_s) < 4:
-            return max(self.times_s) - min(self.times_s)
-        q = statistics.quantiles(self.times_s, n=4)
-        return q[2] - q[0]
+        """Interquartile range by pytest-benchmark's own ``Stats`` (its quartile method), so a standalone
+        measurement and a saved benchmark round never disagree about the same rounds."""
+        from pytest_benchmark.stats import Stats
+
+        stats = Stats()
+        for t in self.times_s:
+            stats.update(t)
+        return float(stats.iqr)
 
 
 class SyncClock:
