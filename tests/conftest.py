@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from gpubench import killpoints
+
 _USER_PREFIXES = ("GPUBENCH_", "SIMPLE_DL_")
 
 
@@ -47,4 +49,9 @@ def isolated_from_the_user(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: py
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    # The kill-point seam reads GPUBENCH_KILL_AT once and keeps it: a point read while a test had set it (say,
+    # by a plugin hook in that test's teardown) would otherwise fire in a later test of this same process. A
+    # SIGKILL point left that way once killed the whole test run (exit -9).
+    killpoints.reset()
     yield home
+    killpoints.reset()
