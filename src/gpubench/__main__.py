@@ -8,6 +8,7 @@ Imports only the standard library before the handlers are in place.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -38,5 +39,19 @@ def run() -> int:
     return main()
 
 
+def console() -> None:
+    """The console script and ``python -m gpubench``: run, then end the process at once.
+
+    Every result is written (atomically) before the command returns. Python's own teardown (PyTorch's takes
+    seconds) would put the default signal handlers back first, so a Ctrl-C in that window killed the process
+    with -2 after a complete run (``scripts/interrupt_trial.py``: 2 of 20 trials); ending with ``os._exit``
+    after flushing leaves no such window (a signal before it still gets gpubench.cli's 130/143 line)."""
+    code = run()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (`gpubench info | head -1`)
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(run())
+    console()

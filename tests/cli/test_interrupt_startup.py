@@ -36,7 +36,7 @@ def test_the_console_script_goes_through_the_start_up_handlers() -> None:
     import tomllib
 
     pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text(encoding="utf-8"))
-    assert pyproject["project"]["scripts"]["gpubench"] == "gpubench.__main__:run"
+    assert pyproject["project"]["scripts"]["gpubench"] == "gpubench.__main__:console"
 
 
 class _StorageOutsideTheWorkingFolder:

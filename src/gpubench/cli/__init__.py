@@ -7,7 +7,7 @@ listed in its ``DELEGATED``, and runs under torchrun are handed to ``gpubench.di
 implemented here: ``info`` and ``config_cmd`` (``config show|check|reference``, which never imports
 torch). May import any gpubench package; none imports it (what the verbs share lives in
 ``gpubench.console`` and ``gpubench.config.options``). Re-exports :func:`main` (the ``gpubench`` console
-script, through ``gpubench.__main__:run``) and :func:`config_reference` (the README's configuration table).
+script, through ``gpubench.__main__:console``) and :func:`config_reference` (the README's configuration table).
 """
 
 from __future__ import annotations
