@@ -27,6 +27,7 @@ import argparse
 import copy
 import datetime as dt
 import json
+import os
 import random
 import resource
 import shutil
@@ -150,6 +151,7 @@ def generate(args: argparse.Namespace) -> None:
                 run["benchmarks"] += [one_benchmark(b, gpu, factor, args, rng) for b in benches]
             path = folder / f"{day + 1:04d}_day{day + 1:03d}.json"
             path.write_text(json.dumps(run), encoding="utf-8")
+            os.utime(path, (when.timestamp(), when.timestamp()))  # saved when it ran, as on a real node
             files += 1
     rows = files * args.gpus * len(benches)
     print(

@@ -8,17 +8,17 @@ and beyond the threshold, never from noise). Pure functions of pandas frames; no
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import json
 import math
 import re
-import statistics
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gpubench.report.compare import Comparison, NoiseRule, Rounds, compare
-from gpubench.report.spread import RunSpread, gate, run_cutoff, run_to_run
-from gpubench.report.text import trend_cell
+from gpubench.report.spread import SPREAD_RUNS, RunSpread, gate, run_cutoff, run_to_run
+from gpubench.report.text import SPARK_RUNS, trend_cell
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -250,8 +250,8 @@ def trend_table(
         empty: pd.DataFrame = pd.DataFrame(columns=columns)
         return empty
     out = [
-        _trend_row(key, history, regression_pct, samples, rule, baseline_runs, cache or CompareCache())
-        for key, history in sorted(_run_history(frame).items())
+        _trend_row(key, runs, history, regression_pct, samples, rule, baseline_runs, cache or CompareCache())
+        for key, (runs, history) in sorted(_run_history(frame, _kept_runs(baseline_runs)).items())
     ]
     # whole runs shift together (machine-wide noise): a flag must also beat the GPU's own run-to-run
     # spread, held to the report's FDR over every GPU trend
@@ -266,12 +266,16 @@ def trend_table(
     return table
 
 
-def _run_history(frame: pd.DataFrame) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
-    """One record per benchmark, GPU and run (medians averaged if a run holds the case twice), in time order."""
+def _run_history(
+    frame: pd.DataFrame, keep: int
+) -> dict[tuple[str, str, str], tuple[int, list[dict[str, Any]]]]:
+    """Per benchmark and GPU: how many runs hold it, and the records of the last ``keep`` of them (one per
+    run, medians averaged if a run holds the case twice), in time order. Only the recent runs become
+    Python records: a fleet's history has hundreds of thousands of rows, a trend needs the last few."""
+    keys = ["group", "case", "gpu_uuid"]
     ordered = frame.sort_values(["run_time", "run_id"], kind="stable", na_position="first")
-    # grouped in plain Python because a pandas call per group is slow with hundreds of benchmarks
     per_run = (
-        ordered.groupby(["group", "case", "gpu_uuid", "run_id"], sort=False, dropna=False)
+        ordered.groupby([*keys, "run_id"], sort=False, dropna=False)
         .agg(
             median_s=("median_s", "mean"),
             iqr_s=("iqr_s", "mean"),
@@ -282,14 +286,27 @@ def _run_history(frame: pd.DataFrame) -> dict[tuple[str, str, str], list[dict[st
         )
         .reset_index()
     )
-    series: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for record in per_run.to_dict("records"):
-        series.setdefault((record["group"], record["case"], record["gpu_uuid"]), []).append(record)
+    grouped = per_run.groupby(keys, sort=False, dropna=False)
+    per_run["_runs"] = grouped["run_id"].transform("size")
+    recent = per_run[grouped.cumcount(ascending=False) < max(1, keep)]
+    # Arrow-backed text converted whole: to_dict reads it cell by cell otherwise (1 s at 20,000 trends)
+    recent = recent.astype({c: object for c in recent.columns if recent[c].dtype == "str"})
+    series: dict[tuple[str, str, str], tuple[int, list[dict[str, Any]]]] = {}
+    for record in recent.to_dict("records"):
+        runs = int(record.pop("_runs"))
+        series.setdefault((record["group"], record["case"], record["gpu_uuid"]), (runs, []))[1].append(record)
     return series
+
+
+def _kept_runs(baseline_runs: int) -> int:
+    """How many of a trend's latest runs its row reads: the baseline window, the run-to-run spread's and
+    the sparkline's, each with the latest run."""
+    return max(max(1, baseline_runs), SPREAD_RUNS, SPARK_RUNS) + 1
 
 
 def _trend_row(
     key: tuple[str, str, str],
+    runs: int,
     history: list[dict[str, Any]],
     regression_pct: float,
     samples: Mapping[SampleKey, tuple[float, ...]] | None,
@@ -306,8 +323,8 @@ def _trend_row(
         "host": latest["host"],
         "gpu_uuid": uuid,
         "gpu_name": latest["name"],
-        "runs": len(history),
-        "history": trend_cell([float(h["median_s"]) for h in history]),
+        "runs": runs,
+        "history": trend_cell([float(h["median_s"]) for h in history], runs),
         "previous_run": None,
         "previous_median_s": math.nan,
         "baseline_runs": 0,
@@ -384,29 +401,77 @@ def outlier_table(
     )
     out: list[dict[str, Any]] = []
     families: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for record in latest[[*columns[:10], "median_s", "iqr_s", "rounds"]].to_dict("records"):
+    chosen = latest[[*columns[:10], "median_s", "iqr_s", "rounds"]]
+    chosen = chosen.astype({c: object for c in chosen.columns if chosen[c].dtype == "str"})
+    for record in chosen.to_dict("records"):
         families.setdefault((record["group"], record["case"], record["gpu_name"]), []).append(record)
     for _key, members in sorted(families.items()):
         if len(members) < 2:  # one row per UUID after drop_duplicates
             continue
+        siblings = Siblings(members)
         for i, member in enumerate(members):
-            others = [m for j, m in enumerate(members) if j != i]
-            out.append(_outlier_row(member, others, outlier_pct, samples, rule, cache or CompareCache()))
+            out.append(_outlier_row(member, siblings, i, outlier_pct, samples, rule, cache or CompareCache()))
     table: pd.DataFrame = pd.DataFrame(out, columns=columns)
     return table
 
 
+class Siblings:
+    """The GPUs of one model on one benchmark, by throughput: for each member, the median throughput of
+    the others and the other nearest it, in O(log n) (a fleet has 512 siblings: every member compared
+    with a list of all the others was a quarter of a million steps per benchmark)."""
+
+    def __init__(self, members: list[dict[str, Any]]) -> None:
+        self.members = members
+        self.order = sorted(range(len(members)), key=lambda i: float(members[i]["throughput"]))
+        self.values = [float(members[i]["throughput"]) for i in self.order]
+        self.rank = {member: rank for rank, member in enumerate(self.order)}
+
+    def others_median(self, index: int) -> float:
+        """``statistics.median`` of every member's throughput but ``index``'s."""
+        skip, count = self.rank[index], len(self.values) - 1
+
+        def at(k: int) -> float:  # the k-th smallest of the others
+            return self.values[k + 1] if k >= skip else self.values[k]
+
+        middle = count // 2
+        return at(middle) if count % 2 else (at(middle - 1) + at(middle)) / 2.0
+
+    def nearest(self, index: int, value: float) -> dict[str, Any]:
+        """The other member whose throughput is nearest ``value`` (the first in member order on a tie, as
+        ``min`` over the others in member order picks)."""
+        position = bisect.bisect_left(self.values, value)
+        # the nearest value is next to where ``value`` would go; two more ranks in case one is ``index``
+        window = range(max(0, position - 2), min(len(self.values), position + 2))
+        gaps = [(abs(self.values[r] - value), r) for r in window if self.order[r] != index]
+        if not gaps:
+            raise ValueError("a family of one has no siblings")
+        gap = min(g for g, _ in gaps)
+        # every member at the nearest value(s), below and above, however many share it
+        tied = [
+            m
+            for v in {self.values[r] for g, r in gaps if g == gap}
+            for m in self._with_value(v)
+            if m != index
+        ]
+        return self.members[min(tied)]
+
+    def _with_value(self, value: float) -> list[int]:
+        low, high = bisect.bisect_left(self.values, value), bisect.bisect_right(self.values, value)
+        return [self.order[r] for r in range(low, high)]
+
+
 def _outlier_row(
     member: dict[str, Any],
-    others: list[dict[str, Any]],
+    siblings: Siblings,
+    index: int,
     outlier_pct: float,
     samples: Mapping[SampleKey, tuple[float, ...]] | None,
     rule: NoiseRule | None,
     cache: CompareCache,
 ) -> dict[str, Any]:
-    sibling = statistics.median(float(m["throughput"]) for m in others)
+    sibling = siblings.others_median(index)
     deficit = (1.0 - float(member["throughput"]) / sibling) * 100.0 if sibling > 0 else math.nan
-    reference = min(others, key=lambda m: abs(float(m["throughput"]) - sibling))
+    reference = siblings.nearest(index, sibling)
     # the same work per call on the same model: throughput deficit d is a time ratio of 1 / (1 - d)
     threshold = (100.0 / (100.0 - outlier_pct) - 1.0) * 100.0 if outlier_pct < 100 else math.inf
     names = (f"sibling {reference['device']} ({reference['host']})", "this GPU")
@@ -415,7 +480,7 @@ def _outlier_row(
     return {
         **fields,
         "sibling_median": sibling,
-        "siblings": len(others),
+        "siblings": len(siblings.members) - 1,
         "deficit_pct": deficit,
         "outlier": bool(deficit > outlier_pct and result.significant and result.ratio > 1.0),
         **comparison_cells(result),

@@ -104,6 +104,8 @@ def as_dict(value: Any) -> dict[str, Any]:
 
 def finite_number(value: Any) -> float | None:
     """A finite float, or None for anything else (text, bool, NaN, N/A written as null)."""
+    if type(value) is float:  # the common case first: a report reads millions of them
+        return value if math.isfinite(value) else None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     number = float(value)

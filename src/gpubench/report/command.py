@@ -17,7 +17,7 @@ from gpubench.report.analysis import CompareCache
 from gpubench.report.build import build_report, noise_rule
 from gpubench.report.model import ReportError
 from gpubench.report.outputs import default_output_dir, write_report
-from gpubench.report.store import ResultsStore
+from gpubench.report.store import INGEST_BATCH, ResultsStore
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 FAIL_ON = ("regression", "outlier", "missed-target")
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     killpoints.reached("report.load")
     store = Path(args.store) if getattr(args, "store", None) else None
     results_store = ResultsStore(results_dir, store)
-    ingested = results_store.ingest()
+    ingested = results_store.ingest(None if quiet else _ingest_progress(results_store.root))
     loaded = results_store.load()
     cache = CompareCache(results_store.comparisons())
     for warning in ingested.warnings:  # named once: the store's ledger remembers them for later reports
@@ -160,6 +160,16 @@ def run(args: argparse.Namespace) -> int:
         if not kind.startswith("plot:") or not quiet:
             print(f"{kind.split(':')[0]:<8} {path}")
     return gate(report.findings, getattr(args, "fail_on", ()) or ())
+
+
+def _ingest_progress(store: Path) -> Callable[[int, int], None]:
+    """A line on stderr per batch of a long ingest (a cold store over a fleet's runs takes minutes)."""
+
+    def report(done: int, total: int) -> None:
+        if total > INGEST_BATCH:
+            print(f"store: {done:,} of {total:,} new saved runs ingested into {store}", file=sys.stderr)
+
+    return report
 
 
 def gate(findings: Mapping[str, int | None], fail_on: Sequence[str]) -> int:

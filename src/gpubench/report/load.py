@@ -9,7 +9,9 @@ naming each one; the rest is still loaded.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -264,10 +266,14 @@ def _recorded_devices(config: Mapping[str, Any]) -> list[str]:
 
 def case_name(name: str, devices: Iterable[str]) -> str:
     """The test name without its device id: ``test_matmul[cuda:1-f32-4096]`` -> ``test_matmul[f32-4096]``."""
+    return _case_name(name, frozenset(d for d in devices if d))
+
+
+@functools.lru_cache(maxsize=4096)  # a fleet's runs repeat a few dozen names: one regex each, not one a row
+def _case_name(name: str, drop: frozenset[str]) -> str:
     match = re.fullmatch(r"(?s)(.*?)\[(.*)\]", name)
     if not match:
         return name
-    drop = {d for d in devices if d}
     parts = [p for p in match.group(2).split("-") if p not in drop]
     return f"{match.group(1)}[{'-'.join(parts)}]" if parts else match.group(1)
 
@@ -363,6 +369,9 @@ def _raw_rounds(data: Any) -> tuple[float, ...]:
     """The saved rounds (``--benchmark-save-data``) when every one is a positive time; else none."""
     if not isinstance(data, list) or not data:
         return ()
+    # the common case, all floats, checked in bulk: a non-finite one makes the sum non-finite
+    if all(type(v) is float for v in data) and math.isfinite(sum(data)) and min(data) > 0:
+        return tuple(data)
     values = [finite_number(v) for v in data]
     return tuple(v for v in values if v is not None) if all(v is not None and v > 0 for v in values) else ()
 

@@ -9,12 +9,16 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpubench.report.html import render_html
 from gpubench.report.markdown import render_markdown
 from gpubench.report.model import Report
 from gpubench.results import atomic_write_text, safe_child
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
 
 def write_report(
@@ -39,16 +43,19 @@ def write_report(
     if "html" in formats:
         written["html"] = atomic_write_text(output_dir / "report.html", render_html(report))
     tidy = report.loaded.benchmarks
+    table = _arrow(tidy) if {"csv", "parquet"} & set(formats) else None  # converted once for both files
     if "csv" in formats:
-        written["csv"] = atomic_write_text(output_dir / "tidy.csv", tidy.to_csv(index=False))
+        written["csv"] = write_csv(tidy, output_dir / "tidy.csv", table)
         if not report.loaded.verify.empty:
-            written["verify_csv"] = atomic_write_text(
-                output_dir / "verify.csv", report.loaded.verify.to_csv(index=False)
-            )
+            written["verify_csv"] = write_csv(report.loaded.verify, output_dir / "verify.csv")
     if "parquet" in formats:
         try:
+            if table is None:
+                raise ImportError("pyarrow is not installed or cannot type the table")
+            import pyarrow.parquet as pq
+
             written["parquet"] = _atomic_to(
-                output_dir / "tidy.parquet", lambda tmp: tidy.to_parquet(tmp, index=False)
+                output_dir / "tidy.parquet", lambda tmp: pq.write_table(table, tmp)
             )
         except ImportError as exc:
             (warn or _stderr)(
@@ -56,6 +63,58 @@ def write_report(
                 "Fix: install pyarrow (pip install pyarrow)"
             )
     return written
+
+
+def write_csv(frame: pd.DataFrame, path: Path, table: pa.Table | None = None) -> Path:
+    """``frame`` as CSV at ``path`` (atomically), written by pyarrow's CSV writer (``table``: ``frame``
+    already converted to Arrow): a fleet's whole history (320,000 rows) takes 2 s there and 35 s through
+    pandas' ``to_csv``. The text is what pandas writes (times ``2026-11-01 02:00:00+00:00``, booleans
+    ``True``/``False``, empty for a missing value) except that every string and column name is quoted, and
+    sub-second times keep six digits. Without pyarrow, or with a column it cannot type (mixed Python
+    objects), the frame goes through pandas instead."""
+    table = table if table is not None else _arrow(frame)
+    if table is None:
+        return atomic_write_text(path, frame.to_csv(index=False))
+    import pyarrow.csv as pa_csv
+
+    text = _csv_columns(table)
+    options = pa_csv.WriteOptions(quoting_style="needed")
+    return _atomic_to(path, lambda tmp: pa_csv.write_csv(text, tmp, options))
+
+
+def _arrow(frame: pd.DataFrame) -> pa.Table | None:
+    """``frame`` as an Arrow table; None without pyarrow or when a column holds mixed Python objects."""
+    try:
+        import pyarrow as pa
+    except ImportError:
+        return None
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+
+
+def _csv_columns(table: pa.Table) -> pa.Table:
+    """Times and booleans as pandas' ``to_csv`` spells them (see :func:`write_csv`)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for index, field in enumerate(table.schema):
+        column = table.column(index)
+        if pa.types.is_timestamp(field.type):
+            naive = column.cast(pa.timestamp("us"))  # UTC wall time (gpubench's times are UTC)
+            whole = pc.all(
+                pc.equal(naive.cast(pa.timestamp("s"), safe=False).cast(pa.timestamp("us")), naive)
+            )
+            # %S carries the fraction of a sub-second unit: whole seconds are printed without one
+            seconds = naive.cast(pa.timestamp("s"), safe=False) if whole.as_py() is not False else naive
+            offset = "+00:00" if field.type.tz else ""
+            text = pc.binary_join_element_wise(pc.strftime(seconds, format="%Y-%m-%d %H:%M:%S"), offset, "")
+            table = table.set_column(index, pa.field(field.name, pa.string()), text)
+        elif pa.types.is_boolean(field.type):
+            text = pc.if_else(column, "True", "False")
+            table = table.set_column(index, pa.field(field.name, pa.string()), text)
+    return table
 
 
 def _atomic_to(path: Path, write: Any) -> Path:

@@ -107,11 +107,13 @@ def sparkline(values: list[float]) -> str:
     )
 
 
-def trend_cell(medians: list[float]) -> str:
+def trend_cell(medians: list[float], runs: int | None = None) -> str:
     """A GPU's medians across runs as one cell: the sparkline of the last :data:`SPARK_RUNS` (time per
-    call, so up is slower), then the last :data:`LAST_VALUES` values and the number of runs."""
+    call, so up is slower), then the last :data:`LAST_VALUES` values and the number of runs (``runs``
+    when ``medians`` holds only the most recent ones, else their count)."""
     recent = medians[-SPARK_RUNS:]
+    total = len(medians) if runs is None else runs
     last = " → ".join(format_seconds(v) for v in recent[-LAST_VALUES:])
-    if len(medians) <= LAST_VALUES:
+    if total <= LAST_VALUES:
         return last
-    return f"{sparkline(recent)} … {last} ({len(medians)} runs)"
+    return f"{sparkline(recent)} … {last} ({total} runs)"

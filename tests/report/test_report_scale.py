@@ -1,0 +1,203 @@
+"""What keeps a fleet's report fast (issue 16), checked for sameness with the plain way: the Arrow CSV
+writer against pandas' ``to_csv``, the sibling index against a list of all the others, the trend table's
+last runs against the whole history, the store's batched ingest against one batch, the date of a run
+against pandas' reading of it, the bulk check of saved rounds against one value at a time."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import statistics
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from report_runs import RUNS
+
+from gpubench.report import store as store_module
+from gpubench.report.analysis import Siblings, trend_table
+from gpubench.report.load import _raw_rounds
+from gpubench.report.outputs import write_csv
+from gpubench.report.store import ResultsStore, _partition, load_store
+
+
+def test_the_csv_reads_back_as_pandas_own_csv(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "text": ["plain", "a,comma", None, 'a "quote"'],
+            "whole": pd.to_datetime(
+                ["2026-11-01T02:00:00Z", None, "2026-11-01T03:00:00Z", "2026-11-01T04:00:00Z"],
+                utc=True,
+                format="ISO8601",
+            ),
+            "fraction": pd.to_datetime(
+                ["2026-11-01T02:00:00.5Z", None, "2026-11-01T03:00:00Z", "2026-11-01T04:00:00.25Z"],
+                utc=True,
+                format="ISO8601",
+            ),
+            "number": [1.5, math.nan, 1e-05, 0.1],
+            "flag": [True, False, True, False],
+        }
+    )
+    path = write_csv(frame, tmp_path / "tidy.csv")
+    reference = tmp_path / "pandas.csv"
+    reference.write_text(frame.to_csv(index=False), "utf-8")
+    ours, theirs = pd.read_csv(path), pd.read_csv(reference)
+    for column in ("whole", "fraction"):  # pandas prints milliseconds here, six digits there: the same times
+        ours[column], theirs[column] = pd.to_datetime(ours[column]), pd.to_datetime(theirs[column])
+    pd.testing.assert_frame_equal(ours, theirs)
+    lines = path.read_text("utf-8").splitlines()
+    assert lines[1] == '"plain","2026-11-01 02:00:00+00:00","2026-11-01 02:00:00.500000+00:00",1.5,"True"'
+    assert lines[2] == '"a,comma",,,,"False"'
+
+
+def test_a_column_of_mixed_objects_goes_through_pandas(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"mixed": ["text", 3, 2.5], "n": [1.0, 2.0, 3.0]})
+    path = write_csv(frame, tmp_path / "mixed.csv")
+    assert path.read_text("utf-8") == frame.to_csv(index=False)
+
+
+throughputs = st.lists(st.sampled_from([1.0, 2.0, 2.0, 3.0, 5.0, 8.0, 8.0, 13.0]), min_size=2, max_size=12)
+
+
+@given(throughputs)
+def test_siblings_give_what_a_list_of_all_the_others_gives(values: list[float]) -> None:
+    members = [{"throughput": v, "n": i} for i, v in enumerate(values)]
+    siblings = Siblings(members)
+    for i, member in enumerate(members):
+        others = [m for j, m in enumerate(members) if j != i]
+        median = statistics.median(float(m["throughput"]) for m in others)
+        assert siblings.others_median(i) == median
+        expected = min(others, key=lambda m: abs(float(m["throughput"]) - median))
+        assert siblings.nearest(i, median) is expected, (values, i)
+        probe = float(member["throughput"]) + 0.5  # a value between members, not a median
+        assert siblings.nearest(i, probe) is min(others, key=lambda m: abs(float(m["throughput"]) - probe))
+
+
+def _history(runs: int) -> pd.DataFrame:
+    start = pd.Timestamp("2026-11-01T02:00:00Z")
+    medians = [0.010 * (1.0 + 0.01 * ((7 * k) % 5)) for k in range(runs)]
+    return pd.DataFrame(
+        {
+            "run_id": [f"run{k:03d}" for k in range(runs)],
+            "run_time": [start + pd.Timedelta(days=k) for k in range(runs)],
+            "group": "matmul",
+            "case": "test_matmul[f32]",
+            "gpu_uuid": "GPU-1",
+            "gpu_name": "NVIDIA H100",
+            "device": "cuda:0",
+            "host": "node00",
+            "median_s": medians,
+            "iqr_s": 0.0001,
+            "rounds": 10.0,
+        }
+    )
+
+
+def test_a_long_trend_counts_every_run_and_reads_only_the_last_ones() -> None:
+    frame = _history(40)
+    row = trend_table(frame, regression_pct=5.0).iloc[0]
+    assert row["runs"] == 40
+    assert row["history"].endswith("(40 runs)")
+    window = sorted(frame["median_s"].iloc[-6:-1])  # the baseline: median of the previous 5 runs
+    assert row["previous_median_s"] == window[2]
+    assert row["latest_run"] == "run039" and row["baseline_runs"] == 5
+    # the same row from the last 21 runs alone, but for the count
+    short = trend_table(frame.iloc[-21:], regression_pct=5.0).iloc[0]
+    for column in ("previous_run", "previous_median_s", "latest_median_s", "change_pct", "verdict"):
+        assert row[column] == short[column], column
+
+
+def _results(tmp_path: Path) -> Path:
+    results = tmp_path / "results"
+    shutil.copytree(RUNS, results, ignore=shutil.ignore_patterns("*.py", "__pycache__", "store"))
+    return results
+
+
+def test_a_batched_ingest_stores_what_one_batch_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    one, _ = load_store(_results(tmp_path / "one"))
+    monkeypatch.setattr(store_module, "INGEST_BATCH", 2)
+    results = _results(tmp_path / "batched")
+    seen: list[tuple[int, int]] = []
+    store = ResultsStore(results)
+    ingested = store.ingest(lambda done, total: seen.append((done, total)))
+    total = len(store.sources())
+    assert total > 2 and ingested.files == total
+    assert seen == [(min(done, total), total) for done in range(2, total + 2, 2)]
+    batched = store.load()
+    columns = ["run_id", "gpu_uuid", "case", "median_s", "throughput"]
+    key = ["run_id", "group", "case", "gpu_uuid"]
+    left = one.benchmarks.sort_values(key)[columns].reset_index(drop=True)
+    right = batched.benchmarks.sort_values(key)[columns].reset_index(drop=True)
+    pd.testing.assert_frame_equal(left, right, check_dtype=False)
+    assert dict(batched.samples) == dict(one.samples)
+
+
+def test_an_interrupted_ingest_keeps_the_batches_it_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "INGEST_BATCH", 2)
+    results = _results(tmp_path)
+    readers = {n: getattr(store_module, n) for n in ("benchmark_file_rows", "verify_file_rows")}
+    calls: list[Path] = []
+
+    def interrupted_at_the_third(name: str) -> Any:
+        def read(path: Path, *args: Any) -> Any:
+            calls.append(path)
+            if len(calls) == 3:
+                raise KeyboardInterrupt
+            return readers[name](path, *args)
+
+        return read
+
+    for name in readers:
+        monkeypatch.setattr(store_module, name, interrupted_at_the_third(name))
+    with pytest.raises(KeyboardInterrupt):
+        ResultsStore(results).ingest()
+    kept = ResultsStore(results)
+    assert set(kept.files) == {str(p.relative_to(results)) for p in calls[:2]}
+    for name, reader in readers.items():
+        monkeypatch.setattr(store_module, name, reader)
+    again = kept.ingest()
+    assert again.files == len(kept.sources()) - 2  # the two stored files are not read again
+
+
+@pytest.mark.parametrize(
+    ("when", "date"),
+    [
+        ("2026-11-01T02:00:00+00:00", "2026-11-01"),
+        ("2026-11-01T23:30:00-02:00", "2026-11-02"),  # UTC's date, not the local one
+        ("2026-11-01T02:00:00Z", "2026-11-01"),
+        ("2026-11-01T02:00:00", "2026-11-01"),  # no offset: read as UTC
+        ("2026-11-01", "2026-11-01"),
+        ("not a time", "unknown"),
+        ("", "unknown"),
+    ],
+)
+def test_a_run_s_partition_date_is_its_utc_date(when: str, date: str) -> None:
+    assert _partition({"run_time": when, "host": "node03"}) == (date, "node03")
+
+
+@pytest.mark.parametrize(
+    ("data", "kept"),
+    [
+        ([0.5, 0.25], (0.5, 0.25)),
+        ([1, 2.0], (1.0, 2.0)),  # an int goes the careful way and is kept
+        ([0.5, math.nan], ()),
+        ([0.5, math.inf], ()),
+        ([0.5, -0.1], ()),
+        ([0.5, 0.0], ()),
+        ([0.5, True], ()),
+        ([0.5, "0.1"], ()),
+        ([1e308, 1e308], (1e308, 1e308)),  # their sum overflows: checked one by one, and kept
+        ([], ()),
+        (None, ()),
+    ],
+)
+def test_saved_rounds_are_kept_only_when_every_one_is_a_positive_time(
+    data: Any, kept: tuple[float, ...]
+) -> None:
+    assert _raw_rounds(data) == kept
