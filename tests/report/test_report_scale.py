@@ -5,6 +5,7 @@ against pandas' reading of it, the bulk check of saved rounds against one value 
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import statistics
@@ -123,7 +124,7 @@ def test_a_batched_ingest_stores_what_one_batch_does(tmp_path: Path, monkeypatch
     results = _results(tmp_path / "batched")
     seen: list[tuple[int, int]] = []
     store = ResultsStore(results)
-    ingested = store.ingest(lambda done, total: seen.append((done, total)))
+    ingested = store.ingest(lambda done, total: seen.append((done, total)), workers=1)
     total = len(store.sources())
     assert total > 2 and ingested.files == total
     assert seen == [(min(done, total), total) for done in range(2, total + 2, 2)]
@@ -156,13 +157,38 @@ def test_an_interrupted_ingest_keeps_the_batches_it_finished(
     for name in readers:
         monkeypatch.setattr(store_module, name, interrupted_at_the_third(name))
     with pytest.raises(KeyboardInterrupt):
-        ResultsStore(results).ingest()
+        ResultsStore(results).ingest(workers=1)
     kept = ResultsStore(results)
     assert set(kept.files) == {str(p.relative_to(results)) for p in calls[:2]}
     for name, reader in readers.items():
         monkeypatch.setattr(store_module, name, reader)
-    again = kept.ingest()
+    again = kept.ingest(workers=1)
     assert again.files == len(kept.sources()) - 2  # the two stored files are not read again
+
+
+def test_batches_read_by_worker_processes_store_what_one_process_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one, _ = load_store(_results(tmp_path / "one"))
+    monkeypatch.setattr(store_module, "INGEST_BATCH", 1)
+    results = _results(tmp_path / "workers")
+    seen: list[tuple[int, int]] = []
+    store = ResultsStore(results)
+    total = len(store.sources())
+    ingested = store.ingest(lambda done, total: seen.append((done, total)), workers=2)
+    assert (ingested.files, ingested.runs) == (total, len(one.runs))
+    assert seen == [(done, total) for done in range(1, total + 1)]
+    again = ResultsStore(results)  # the ledger on disk lists every file, each with its parts
+    assert set(again.files) == {str(p.relative_to(results)) for p in again.sources()}
+    assert again.ingest(workers=2).files == 0
+    loaded = again.load()
+    columns = ["run_id", "gpu_uuid", "case", "median_s", "throughput"]
+    key = ["run_id", "group", "case", "gpu_uuid"]
+    left = one.benchmarks.sort_values(key)[columns].reset_index(drop=True)
+    right = loaded.benchmarks.sort_values(key)[columns].reset_index(drop=True)
+    pd.testing.assert_frame_equal(left, right, check_dtype=False)
+    assert dict(loaded.samples) == dict(one.samples)
+    assert len(loaded.verify) == len(one.verify)
 
 
 @pytest.mark.parametrize(
@@ -201,3 +227,22 @@ def test_saved_rounds_are_kept_only_when_every_one_is_a_positive_time(
     data: Any, kept: tuple[float, ...]
 ) -> None:
     assert _raw_rounds(data) == kept
+
+
+def test_the_report_keeps_the_rounds_of_each_trend_s_last_runs_only(tmp_path: Path) -> None:
+    results = tmp_path / "results"  # two runs that saved their rounds, and a third made from the second
+    shutil.copytree(Path(__file__).parent / "noise_runs" / "same-code", results)
+    folder = results / "benchmarks" / "recording-host"
+    third = json.loads((folder / "0002_run2-same-code.json").read_text("utf-8"))
+    third["datetime"] = "2030-01-01T00:00:00+00:00"
+    third["gpubench"] = {"run_id": "the-third-run"}
+    (folder / "0003_third.json").write_text(json.dumps(third), "utf-8")
+    every, _ = load_store(results)
+    latest = ResultsStore(results).load(rounds_runs=1)
+    bench = every.benchmarks
+    last_run = bench.groupby(["group", "case", "gpu_uuid"])["run_id"].last()
+    expected = {key for key in every.samples if last_run.get((key[1], key[2], key[3])) == key[0]}
+    assert expected and len(expected) < len(every.samples)  # the fixture has older runs with rounds too
+    assert set(latest.samples) == expected
+    assert all(latest.samples[key] == every.samples[key] for key in expected)
+    pd.testing.assert_frame_equal(latest.benchmarks, every.benchmarks)

@@ -13,7 +13,7 @@ from typing import Any
 
 from gpubench import killpoints
 from gpubench.config.options import config_from_args
-from gpubench.report.analysis import CompareCache
+from gpubench.report.analysis import BASELINE_RUNS, CompareCache
 from gpubench.report.build import build_report, noise_rule
 from gpubench.report.model import ReportError
 from gpubench.report.outputs import default_output_dir, write_report
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     store = Path(args.store) if getattr(args, "store", None) else None
     results_store = ResultsStore(results_dir, store)
     ingested = results_store.ingest(None if quiet else _ingest_progress(results_store.root))
-    loaded = results_store.load()
+    loaded = results_store.load(rounds_runs=BASELINE_RUNS + 1)  # what the trends and outliers compare
     cache = CompareCache(results_store.comparisons())
     for warning in ingested.warnings:  # named once: the store's ledger remembers them for later reports
         print(f"warning: {warning}", file=sys.stderr)

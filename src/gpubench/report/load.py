@@ -266,14 +266,15 @@ def _recorded_devices(config: Mapping[str, Any]) -> list[str]:
 
 def case_name(name: str, devices: Iterable[str]) -> str:
     """The test name without its device id: ``test_matmul[cuda:1-f32-4096]`` -> ``test_matmul[f32-4096]``."""
-    return _case_name(name, frozenset(d for d in devices if d))
+    return _case_name(name, *devices)
 
 
 @functools.lru_cache(maxsize=4096)  # a fleet's runs repeat a few dozen names: one regex each, not one a row
-def _case_name(name: str, drop: frozenset[str]) -> str:
+def _case_name(name: str, *devices: str) -> str:
     match = re.fullmatch(r"(?s)(.*?)\[(.*)\]", name)
     if not match:
         return name
+    drop = {d for d in devices if d}
     parts = [p for p in match.group(2).split("-") if p not in drop]
     return f"{match.group(1)}[{'-'.join(parts)}]" if parts else match.group(1)
 

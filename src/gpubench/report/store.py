@@ -25,6 +25,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import signal
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ COMPARISONS = "comparisons.json"
 TABLES = ("benchmarks", "verify", "runs")
 # saved runs read per batch of an ingest (a cold fleet store: 20,000 files, ten batches of ~32,000 rows)
 INGEST_BATCH = 2000
+MAX_INGEST_WORKERS = 4  # processes reading batches at once (memory: about 300 MB each)
 # the raw rounds of a row (seconds per call), as pytest-benchmark's stats.data keeps them
 ROUNDS_COLUMN = "rounds_s"
 PARTITIONS = ("run_date", "run_host")
@@ -94,7 +96,9 @@ class ResultsStore:
 
     def _write_ledger(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.root / LEDGER, json.dumps(self._ledger, indent=1, sort_keys=True).encode())
+        # one line, in insertion order: json's C encoder (indent or sort_keys would take its Python one,
+        # 1.3 s a write at 20,000 files, and an ingest writes the ledger after every batch)
+        _atomic_write(self.root / LEDGER, json.dumps(self._ledger, separators=(",", ":")).encode())
 
     @property
     def files(self) -> Mapping[str, Mapping[str, Any]]:
@@ -111,13 +115,17 @@ class ResultsStore:
         found += sorted(verify_dir.glob("*.json")) if verify_dir.is_dir() else []
         return found
 
-    def ingest(self, progress: Callable[[int, int], None] | None = None) -> Ingested:
+    def ingest(
+        self, progress: Callable[[int, int], None] | None = None, workers: int | None = None
+    ) -> Ingested:
         """Read the files that are new or changed since the ledger saw them; the rest is not opened.
 
         In batches of :data:`INGEST_BATCH` files: each batch's rows become one part per date partition and
         the ledger is written after it, so memory stays bounded by a batch and an interrupted cold ingest
-        keeps the batches it finished. A changed or deleted file's part is removed, and the other files
-        that shared it are read again. ``progress(done, total)`` is called after each batch."""
+        keeps the batches it finished. More than one batch is read by up to ``workers`` processes (default:
+        one per CPU this process may use, at most :data:`MAX_INGEST_WORKERS`); their batches join the
+        ledger in order. A changed or deleted file's part is removed, and the other files that shared it
+        are read again. ``progress(done, total)`` is called after each batch."""
         known: dict[str, dict[str, Any]] = self._ledger["files"]
         current = {str(p.relative_to(self.results_dir)): p for p in self.sources()}
         stamps = {}
@@ -139,13 +147,76 @@ class ResultsStore:
         runs = 0
         if stale and not todo:
             self._write_ledger()
-        for start in range(0, len(todo), INGEST_BATCH):
-            chunk = todo[start : start + INGEST_BATCH]
-            runs += self._ingest_batch(chunk, current, stamps, warnings)
-            self._write_ledger()
-            if progress is not None:
-                progress(start + len(chunk), len(todo))
+        batches = [todo[start : start + INGEST_BATCH] for start in range(0, len(todo), INGEST_BATCH)]
+        count = min(len(batches), workers if workers is not None else _cpus(), MAX_INGEST_WORKERS)
+        if count > 1:
+            runs = self._ingest_in_processes(batches, current, stamps, warnings, progress, count)
+        else:
+            done = 0
+            for chunk in batches:
+                runs += self._ingest_batch(chunk, current, stamps, warnings)
+                self._write_ledger()
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, len(todo))
         return Ingested(len(todo) + len(stale - set(current)), runs, tuple(warnings))
+
+    def _ingest_in_processes(
+        self,
+        batches: list[list[str]],
+        paths: Mapping[str, Path],
+        stamps: Mapping[str, tuple[int, int]],
+        warnings: list[str],
+        progress: Callable[[int, int], None] | None,
+        count: int,
+    ) -> int:
+        """:meth:`_ingest_batch` of each batch in ``count`` worker processes (a cold fleet store: 20,000
+        files, 60 s of parsing in one process). Each worker writes its batch's parts and returns its ledger
+        entries; they join the ledger in batch order, written after each. Workers ignore Ctrl-C: this
+        process stops them (their unfinished parts are not in the ledger, so never read) and re-raises."""
+        import multiprocessing
+
+        total, done, runs = sum(len(b) for b in batches), 0, 0
+        # spawn, not fork: a fork of a process running Arrow's thread pools can deadlock
+        pool = multiprocessing.get_context("spawn").Pool(count, initializer=_worker_signals)
+        try:
+            pending = [
+                pool.apply_async(
+                    _ingest_worker,
+                    (
+                        self.results_dir,
+                        self.root,
+                        chunk,
+                        {n: paths[n] for n in chunk},
+                        {n: stamps[n] for n in chunk},
+                        self._ledger["columns"],
+                    ),
+                )
+                for chunk in batches
+            ]
+            for chunk, result in zip(batches, pending, strict=True):
+                entries, columns, notes, batch_runs = result.get()
+                self._ledger["files"].update(entries)
+                for table, kinds in columns.items():
+                    recorded = self._ledger["columns"].setdefault(table, {})
+                    for column, kind in kinds.items():
+                        # a column's kind follows from its name (tidy_frame makes the numeric ones float),
+                        # so every worker records the same one; the first recorded stays either way
+                        recorded.setdefault(column, kind)
+                warnings.extend(notes)
+                runs += batch_runs
+                self._write_ledger()
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, total)
+        except BaseException:
+            pool.terminate()
+            raise
+        else:
+            pool.close()
+        finally:
+            pool.join()
+        return runs
 
     def _ingest_batch(
         self,
@@ -245,6 +316,7 @@ class ResultsStore:
         """One table of the store as pandas (partition columns left out), or an empty frame. With
         ``rounds`` (a list), the raw-rounds column stays Arrow: it is appended there, not converted."""
         import pandas as pd
+        import pyarrow as pa
         import pyarrow.dataset as ds
 
         schema = self.schema(table)
@@ -256,32 +328,41 @@ class ResultsStore:
         if not parts or not len(schema):
             empty: pd.DataFrame = pd.DataFrame(columns=schema.names)
             return empty
-        arrow = ds.dataset(parts, format="parquet", schema=schema).to_table()
+        # the system allocator hands freed memory back: Arrow's default pool kept 170 MB more at the peak
+        # of a fleet's read (320,000 rows)
+        pool = pa.system_memory_pool()
+        arrow = ds.dataset(parts, format="parquet", schema=schema).to_table(memory_pool=pool)
         if rounds is not None and ROUNDS_COLUMN in arrow.column_names:
             # turning 300,000 lists into Python objects is most of a read: the report needs few of them
-            rounds.append((_sample_keys(arrow), arrow.column(ROUNDS_COLUMN).combine_chunks()))
+            rounds.append(arrow.column(ROUNDS_COLUMN))
             arrow = arrow.drop_columns([ROUNDS_COLUMN])
-        frame: pd.DataFrame = arrow.to_pandas()
+        # column by column, each freed once converted: the table and the frame are never both whole
+        frame: pd.DataFrame = arrow.to_pandas(self_destruct=True, split_blocks=True, memory_pool=pool)
         return frame
 
     def warnings(self) -> tuple[str, ...]:
         """Every skipped file or entry the ledger remembers, in source order."""
         return tuple(note for _, entry in sorted(self.files.items()) for note in entry.get("notes") or [])
 
-    def load(self) -> LoadedRuns:
-        """The whole store as :class:`LoadedRuns` (the tables :func:`~gpubench.report.load.load_runs` makes)."""
+    def load(self, rounds_runs: int | None = None) -> LoadedRuns:
+        """The whole store as :class:`LoadedRuns` (the tables :func:`~gpubench.report.load.load_runs` makes).
+
+        ``rounds_runs``: keep the raw rounds of the last that many runs of each benchmark on each GPU only
+        (what a report compares: the latest run and its baseline window); None keeps every row's. A fleet's
+        history has 320,000 rows of rounds, 180 MB as Python keys and Arrow lists, of which a report reads
+        a few thousand."""
         import pandas as pd
 
         arrow_rounds: list[Any] = []
         bench = self.read("benchmarks", arrow_rounds)
-        samples: Mapping[SampleKey, tuple[float, ...]] = {}
-        if arrow_rounds:
-            samples = StoredRounds(*arrow_rounds[0])
         extra = sorted(c for c in bench.columns if c not in BENCHMARK_COLUMNS)
         bench = bench.reindex(columns=[*BENCHMARK_COLUMNS, *extra])
-        bench = _utc(bench, ("run_time",)).sort_values(
-            ["run_time", "run_id", "group", "case", "device"], kind="stable", na_position="first"
+        bench = _sorted_by_column(
+            _utc(bench, ("run_time",)), ["run_time", "run_id", "group", "case", "device"]
         )
+        samples: Mapping[SampleKey, tuple[float, ...]] = {}
+        if arrow_rounds:
+            samples = _stored_rounds(bench, arrow_rounds[0], rounds_runs)
         verify = _utc(self.read("verify").reindex(columns=list(VERIFY_COLUMNS)), ("started", "finished"))
         runs = _utc(self.read("runs").reindex(columns=list(RUN_COLUMNS)), ("run_time",))
         runs = runs.sort_values(["run_time", "run_id"], kind="stable").reset_index(drop=True)
@@ -307,8 +388,7 @@ class StoredRounds(Mapping[SampleKey, tuple[float, ...]]):
     """The raw rounds of the store's rows, by :data:`~gpubench.report.load.SampleKey`, converted from
     Arrow only when asked for (a report compares a few thousand of several hundred thousand rows); a key
     held by two rows (a case run twice in one run) has their rounds joined, as
-    :func:`~gpubench.report.load.load_runs` does. ``keys``: each row's key joined by :data:`_KEY_SEP`
-    (:func:`_sample_keys`, made by Arrow: a Python loop over 320,000 rows took 1.5 s)."""
+    :func:`~gpubench.report.load.load_runs` does. ``keys``: each row's key joined by :data:`_KEY_SEP`."""
 
     def __init__(self, keys: list[str], column: Any) -> None:
         import numpy as np
@@ -337,21 +417,80 @@ class StoredRounds(Mapping[SampleKey, tuple[float, ...]]):
         return len(self._rows)
 
 
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _worker_signals() -> None:
+    """An ingest worker leaves Ctrl-C to the report process, which stops it; SIGTERM ends it quietly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _ingest_worker(
+    results_dir: Path,
+    root: Path,
+    names: list[str],
+    paths: Mapping[str, Path],
+    stamps: Mapping[str, tuple[int, int]],
+    columns: Mapping[str, Mapping[str, str]],
+) -> tuple[dict[str, Any], dict[str, dict[str, str]], list[str], int]:
+    """One batch in a worker process: its ledger entries, column kinds, warnings and runs."""
+    store = ResultsStore.__new__(ResultsStore)
+    store.results_dir, store.root = results_dir, root
+    store._ledger = {
+        "version": STORE_VERSION,
+        "files": {},
+        "columns": {t: dict(c) for t, c in columns.items()},
+    }
+    warnings: list[str] = []
+    runs = store._ingest_batch(names, paths, stamps, warnings)
+    return store._ledger["files"], store._ledger["columns"], warnings, runs
+
+
 _KEY_SEP = "\x1f"  # joins a sample key's parts: a character no run id, group, case or UUID holds
 
 
-def _sample_keys(arrow: pa.Table) -> list[str]:
-    """Each row's :data:`~gpubench.report.load.SampleKey` (run id, group, case, GPU UUID) as one string."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+def _sorted_by_column(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """``frame.sort_values(keys, kind="stable", na_position="first")``, one column at a time: sorting a
+    fleet's 250 MB table whole held two copies at once. The index keeps each row's old position."""
+    import pandas as pd
 
+    order = frame[keys].sort_values(keys, kind="stable", na_position="first").index.to_numpy()
+    for column in frame.columns:
+        frame[column] = frame[column].array.take(order)
+    frame.index = pd.Index(order)
+    return frame
+
+
+def _stored_rounds(bench: pd.DataFrame, column: Any, runs: int | None) -> StoredRounds:
+    """The rounds of ``bench``'s rows (in time order, indexed by their row in ``column``), of each
+    benchmark's last ``runs`` runs on each GPU (every row when None)."""
+    import numpy as np
+    import pyarrow as pa
+
+    chosen = bench[["run_id", "group", "case", "gpu_uuid"]]
+    if runs is not None:
+        series = ["group", "case", "gpu_uuid"]
+        last = chosen.drop_duplicates(keep="last")  # one row per run of each series, in time order
+        last = last[last.groupby(series, sort=False, dropna=False).cumcount(ascending=False) < max(1, runs)]
+        wanted = _row_keys(last)
+        chosen = chosen[_row_keys(chosen).isin(wanted)]
+    positions = np.asarray(chosen.index, dtype=np.int64)
     # a missing value reads "nan", as str() of the pandas cell that rounds_of builds its key from
-    parts = [
-        pc.fill_null(arrow.column(c).cast(pa.string()), "nan")
-        for c in ("run_id", "group", "case", "gpu_uuid")
-    ]
-    joined: list[str] = pc.binary_join_element_wise(*parts, _KEY_SEP).to_pylist()
-    return joined
+    parts = [chosen[c].astype(object).where(chosen[c].notna(), "nan").astype(str) for c in chosen.columns]
+    keys = [_KEY_SEP.join(key) for key in zip(*parts, strict=True)]
+    return StoredRounds(keys, column.take(pa.array(positions)).combine_chunks())
+
+
+def _row_keys(frame: pd.DataFrame) -> pd.MultiIndex:
+    import pandas as pd
+
+    index: pd.MultiIndex = pd.MultiIndex.from_frame(frame)
+    return index
 
 
 def load_store(results_dir: Path, root: Path | None = None) -> tuple[LoadedRuns, Ingested]:
