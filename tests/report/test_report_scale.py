@@ -246,3 +246,23 @@ def test_the_report_keeps_the_rounds_of_each_trend_s_last_runs_only(tmp_path: Pa
     assert set(latest.samples) == expected
     assert all(latest.samples[key] == every.samples[key] for key in expected)
     pd.testing.assert_frame_equal(latest.benchmarks, every.benchmarks)
+
+
+def test_an_interrupt_stops_the_worker_processes_and_keeps_their_finished_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "INGEST_BATCH", 1)
+    results = _results(tmp_path)
+    seen: list[int] = []
+
+    def interrupted_after_the_first(done: int, total: int) -> None:
+        seen.append(done)
+        raise KeyboardInterrupt  # as the report's Ctrl-C handler raises it
+
+    with pytest.raises(KeyboardInterrupt):
+        ResultsStore(results).ingest(interrupted_after_the_first, workers=2)
+    assert seen == [1]
+    kept = ResultsStore(results)
+    assert len(kept.files) == 1  # the first batch, in the ledger written before the interrupt
+    again = kept.ingest(workers=1)
+    assert again.files == len(kept.sources()) - 1
