@@ -165,9 +165,14 @@ def _report_once(out: Path, extra: list[str], lines: int) -> int:
         command = [
             sys.executable, "-m", "gpubench", "report", "--results-dir", str(out), "--output", output, *extra,
         ]  # fmt: skip
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         began = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - began
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # CPU seconds of the report and its ingest workers (waited for, so counted): a figure that a busy
+        # machine changes less than the wall time
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         # RUSAGE_CHILDREN is the largest of the children waited for so far: the cold run comes first
         peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         size = sum(p.stat().st_size for p in Path(output).glob("report.*"))
@@ -175,7 +180,8 @@ def _report_once(out: Path, extra: list[str], lines: int) -> int:
         md_kb = report_md.stat().st_size / 1024 if report_md.exists() else 0.0
     print(f"$ python {' '.join(command[1:])}")
     print(
-        f"exit {done.returncode}; wall {wall:.1f} s; peak RSS {peak_kb / 1024:.0f} MB; report.md {md_kb:.0f} KB "
+        f"exit {done.returncode}; wall {wall:.1f} s; CPU {cpu:.1f} s; peak RSS {peak_kb / 1024:.0f} MB; "
+        f"report.md {md_kb:.0f} KB "
         f"(report.* {size / 1024:.0f} KB)"
     )
     print("\n".join(done.stdout.splitlines()[:lines]))
