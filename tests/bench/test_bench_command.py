@@ -179,3 +179,8 @@ def test_end_to_end_explicit_default_storage_is_used(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert len(list((tmp_path / ".benchmarks").rglob("*.json"))) == 1
     assert not (tmp_path / "results" / "benchmarks").exists()
+
+
+def test_the_suite_keeps_its_own_order_when_pytest_randomly_is_installed() -> None:
+    argv = _pytest_argv()
+    assert argv[argv.index("no:randomly") - 1] == "-p"

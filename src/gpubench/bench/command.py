@@ -255,6 +255,10 @@ def pytest_args(args: argparse.Namespace, config: Any, bench_dir: Path) -> list[
     path), ``-k``, ``-q``, ``--pytest-args`` and the words after ``--``."""
     out = [str(bench_dir), *benchmark_argv(getattr(args, "benchmark_argv", None) or []),
            "-p", "no:cacheprovider", "--gpubench-devices", ",".join(config.bench_devices()),
+           # the suite's own order: the resident MNIST case reads the speed-up over the DataLoader case
+           # run before it (pytest-randomly, when installed, would shuffle them; -p on an absent plugin
+           # is a no-op)
+           "-p", "no:randomly",
            # pytest runs inside this process, where gpubench is imported already: its plugin module cannot
            # be assertion-rewritten, which pytest reports as a (here harmless) warning.
            "-W", "ignore::pytest.PytestAssertRewriteWarning"]
