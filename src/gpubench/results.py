@@ -57,7 +57,32 @@ def atomic_write_text(path: Path, text: str) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync_folder(path.parent)
     return path
+
+
+def fsync_file(path: Path | str) -> None:
+    """Flush a written file's data to the disk (before it is renamed into place)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Flush a folder's entries (a rename into it) to the disk, where the system allows it: a rename
+    survives a crash of the process without it, not a loss of power."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # a file system that cannot sync folders
+        pass
+    finally:
+        os.close(fd)
 
 
 def _json_default(value: Any) -> Any:

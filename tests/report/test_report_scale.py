@@ -266,3 +266,29 @@ def test_an_interrupt_stops_the_worker_processes_and_keeps_their_finished_batche
     assert len(kept.files) == 1  # the first batch, in the ledger written before the interrupt
     again = kept.ingest(workers=1)
     assert again.files == len(kept.sources()) - 1
+
+
+def test_every_atomic_write_is_synced_before_its_rename_and_its_folder_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from gpubench import results
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    target = results.atomic_write_text(tmp_path / "kept.json", "{}")
+    assert synced[-1] == str(tmp_path) and synced[-2].startswith(str(tmp_path / ".kept.json."))
+    synced.clear()
+    store = ResultsStore(_results(tmp_path / "store"))
+    store.ingest(workers=1)
+    ledger = store.root / "ledger.json"
+    assert str(ledger.parent) in synced and str(ledger.with_name(".ledger.json.tmp")) in synced
+    assert any(path.endswith(".parquet.tmp") for path in synced)
+    assert target.read_text("utf-8") == "{}"

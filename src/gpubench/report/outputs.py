@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from gpubench.report.html import render_html
 from gpubench.report.markdown import render_markdown
 from gpubench.report.model import Report
-from gpubench.results import atomic_write_text, safe_child
+from gpubench.results import atomic_write_text, fsync_file, fsync_folder, safe_child
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -124,10 +124,12 @@ def _atomic_to(path: Path, write: Any) -> Path:
     os.close(fd)
     try:
         write(tmp)
+        fsync_file(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync_folder(path.parent)
     return path
 
 

@@ -41,6 +41,7 @@ from gpubench.report.load import (
     verify_file_rows,
     verify_frame,
 )
+from gpubench.results import fsync_file, fsync_folder
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -275,6 +276,7 @@ class ResultsStore:
         target = folder / f"{key}.parquet"
         temporary = folder / f".{key}.parquet.tmp"
         pq.write_table(arrow, temporary)
+        fsync_file(temporary)
         os.replace(temporary, target)
         return str(target.relative_to(self.root))
 
@@ -573,4 +575,6 @@ def _hive_value(text: str) -> str:
 def _atomic_write(path: Path, data: bytes) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_bytes(data)
+    fsync_file(temporary)
     os.replace(temporary, path)
+    fsync_folder(path.parent)
