@@ -283,6 +283,8 @@ def test_verify_json_junitxml_and_require_gpu_hold_under_torchrun(tmp_path: Path
     rows = [(c["rank"], c["host"], c["device"], c["verdict"]) for c in saved["checks"] if c["check"] == "require_gpu"]
     assert rows == [(0, HOST, "cpu", "FAIL"), (1, HOST, "cpu", "FAIL")]
     assert saved["exit_code"] == 1 and "2 FAIL" in str(saved["summary"])
+    [merged] = list((tmp_path / "results" / "distributed").glob("*.json"))
+    assert json.loads(merged.read_text(encoding="utf-8"))["exit_code"] == 1  # the run's record says so too
     assert f"FAIL require_gpu rank 1 on {HOST}: cpu is not a GPU" in stderr
     xml = (tmp_path / "ci" / "verify.xml").read_text(encoding="utf-8")
     assert f'classname="verify.rank1-{HOST}-cpu" name="require_gpu"' in xml and xml.count("<failure") == 2

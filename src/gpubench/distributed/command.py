@@ -157,6 +157,11 @@ def verify_outputs(results_dir: Path, run_id: str, args: argparse.Namespace, cod
         code = doc["exit_code"] = max(int(doc.get("exit_code") or 0), 1)
         atomic_write_json(path, doc)
         atomic_write_text(path.with_suffix(".xml"), _junit(doc))
+        merged = safe_child(results_dir, "distributed", f"{run_id}.json")
+        if merged.is_file():  # the merged run's record says the exit code rank 0 gives, as the verify one does
+            run = json.loads(merged.read_text(encoding="utf-8"))
+            run["exit_code"] = max(int(run.get("exit_code") or 0), code)
+            atomic_write_json(merged, run)
         for row in rows:
             print(f"FAIL require_gpu rank {row['rank']} on {row['host']}: {row['message']}", file=sys.stderr)
     if getattr(args, "junitxml", None):
