@@ -13,7 +13,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,14 +99,9 @@ def benchmark_file_rows(
     path: Path, results_dir: Path, warnings: list[str]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
     """One pytest-benchmark saved run: its run record and benchmark rows; None (with a warning) when damaged."""
-    data = _read_json(path, warnings)
-    if data is None:
-        return None
-    problem = _benchmark_schema_problem(data)
-    if problem:
-        warnings.append(f"skipped {path}: {problem}")
-        return None
-    return _benchmark_rows(path, data, results_dir, warnings)
+    return _file_rows(
+        path, warnings, _benchmark_schema_problem, lambda data: _benchmark_rows(path, data, results_dir, warnings)
+    )
 
 
 def verify_file_rows(
@@ -114,14 +109,24 @@ def verify_file_rows(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
     """One verification result: its run record and check rows; None (with a warning) when damaged."""
     del results_dir  # verification results name no trace files
+    return _file_rows(path, warnings, _verify_schema_problem, lambda data: _verify_rows(path, data, warnings))
+
+
+def _file_rows(
+    path: Path,
+    warnings: list[str],
+    problem_of: Callable[[Mapping[str, Any]], str | None],
+    rows_of: Callable[[Mapping[str, Any]], tuple[dict[str, Any], list[dict[str, Any]]]],
+) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """Read ``path``, check it with ``problem_of`` (a reason to skip it, or None), then ``rows_of`` it."""
     data = _read_json(path, warnings)
     if data is None:
         return None
-    problem = _verify_schema_problem(data)
+    problem = problem_of(data)
     if problem:
         warnings.append(f"skipped {path}: {problem}")
         return None
-    return _verify_rows(path, data, warnings)
+    return rows_of(data)
 
 
 def verify_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
