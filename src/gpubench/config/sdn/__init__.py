@@ -7,12 +7,13 @@ tables. This package holds the format and nothing else: ``errors`` (:class:`SdnE
 ``echo``-written text, each named in its error), ``inline`` (the recursive-descent reader of one line:
 inline dicts and arrays, quoted strings, table cells, with the position of each; ``fast`` reads the
 well-formed one-line cases, values only, from one ``findall`` of tokens per line and hands anything else
-back to it), ``parser`` (the block parser that walks lines by indentation; :func:`parse`, :func:`loads`,
-:func:`load`) and ``writer`` (:func:`dumps`). :func:`parse` reads values first and works locations out
+back to it), ``parser`` (the block parser that walks lines by indentation), ``reading`` (:func:`parse`,
+:func:`loads`, :func:`load`: the quick reading first, the exact one on any error) and ``writer``
+(:func:`dumps`). :func:`parse` reads values first and works locations out
 when a caller first asks for them (``Document.locations``, ``Document.key_locations``). It imports the
 standard library only, never the rest of gpubench, so that the configuration layer can read a file
 before anything heavy (torch, NVML) is imported; within it imports run errors → values → lexer →
-fast → inline → parser, and writer uses values and lexer.
+fast → inline → parser → reading, and writer uses values and lexer.
 
 Decisions where the SDN summary is silent (also pinned down by ``tests/config/test_sdn.py``; where the
 Simple project's spec, its parser and this reader differ is listed in ``docs/sdn.md``):
@@ -46,7 +47,7 @@ Simple project's spec, its parser and this reader differ is listed in ``docs/sdn
 from __future__ import annotations
 
 from gpubench.config.sdn.errors import Location, SdnError
-from gpubench.config.sdn.parser import load, loads, parse
+from gpubench.config.sdn.reading import load, loads, parse
 from gpubench.config.sdn.values import MAX_DEPTH, Document, Locations, Table
 from gpubench.config.sdn.writer import dumps
 
