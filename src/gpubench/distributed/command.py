@@ -97,39 +97,17 @@ def run(verb: str, args: argparse.Namespace) -> int:
         return EXIT_FAILED
 
 
-def _rank_report(doc: Mapping[str, Any], rank: Any, label: bool = False) -> Any:
-    """The merged ``gpubench.verify/1`` document's rows of one rank (every rank: ``rank`` None) as a
-    :class:`gpubench.verify.run.VerifyReport`; ``label``: devices named ``rank<R>-<host>-<device>``."""
-    from gpubench.verify.run import VerifyReport
-    from gpubench.verify.verdicts import CheckResult, Verdict
-
-    def mine(row: Mapping[str, Any]) -> bool:
-        return rank is None or row.get("rank") == rank
-
-    def name(row: Mapping[str, Any]) -> str:
-        return f"rank{row.get('rank')}-{row.get('host')}-{row.get('device')}" if label else str(row.get("device"))
-
-    results = tuple(
-        CheckResult(c["check"], name(c), Verdict(c["verdict"]), c.get("value"), c.get("threshold"),
-                    c.get("unit") or "", c.get("message") or "", c.get("remedy") or "", c.get("readings") or {},
-                    c.get("uuid"), float(c.get("duration_s") or 0.0))
-        for c in doc.get("checks", []) if mine(c)
-    )
-    devices = tuple(d for d in doc.get("devices", []) if mine(d))
-    return VerifyReport(str(doc.get("run_id")), str(doc.get("level")), str(doc.get("started")),
-                        str(doc.get("finished")), results, devices)
-
-
 def require_gpu_rows(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     """``--require-gpu`` on the merged run: :func:`gpubench.verify.command.require_gpu` on each rank's part
     (a cpu device, or a GPU no GPU check ran on, is a FAIL row), as check rows with ``host`` and ``rank``."""
+    from gpubench.distributed.files import rank_report
     from gpubench.verify.command import REQUIRE_GPU, require_gpu
 
     ranks = sorted({d.get("rank") for d in doc.get("devices", [])}, key=lambda r: (r is None, r))
     hosts = {d.get("rank"): d.get("host") for d in doc.get("devices", [])}
     rows: list[dict[str, Any]] = []
     for rank in ranks or [None]:
-        report = require_gpu(_rank_report(doc, rank))
+        report = require_gpu(rank_report(doc, rank))
         rows += [{**r.as_dict(), "host": hosts.get(rank), "rank": rank}
                  for r in report.results if r.check == REQUIRE_GPU]
     return rows
@@ -142,7 +120,7 @@ def verify_outputs(results_dir: Path, run_id: str, args: argparse.Namespace, cod
     2 when the JUnit file cannot be written)."""
     import json
 
-    from gpubench.distributed.files import _junit
+    from gpubench.distributed.files import _junit, rank_report
     from gpubench.results import atomic_write_json, atomic_write_text, safe_child
     from gpubench.verify.output import JUnitPathError, write_junit
 
@@ -166,7 +144,7 @@ def verify_outputs(results_dir: Path, run_id: str, args: argparse.Namespace, cod
             print(f"FAIL require_gpu rank {row['rank']} on {row['host']}: {row['message']}", file=sys.stderr)
     if getattr(args, "junitxml", None):
         try:
-            write_junit(_rank_report(doc, None, label=True), Path(args.junitxml))
+            write_junit(rank_report(doc, None, label=True), Path(args.junitxml))
         except JUnitPathError as exc:
             print(f"error: {exc}", file=sys.stderr)
             code = max(code, EXIT_USAGE)

@@ -296,25 +296,28 @@ def merged_verify_document(merged: Mapping[str, Any]) -> dict[str, Any]:
 def _junit(doc: Mapping[str, Any]) -> str:
     """The merged verify document as JUnit XML; each test case is named ``rank<R>-<host>-<device>``."""
     from gpubench import verify
+
+    return verify.junit_xml(rank_report(doc, None, label=True))
+
+
+def rank_report(doc: Mapping[str, Any], rank: Any, label: bool = False) -> Any:
+    """The merged ``gpubench.verify/1`` document's rows of one rank (every rank: ``rank`` None) as a
+    :class:`gpubench.verify.run.VerifyReport`; ``label``: devices named ``rank<R>-<host>-<device>``."""
+    from gpubench.verify.run import VerifyReport
     from gpubench.verify.verdicts import CheckResult, Verdict
 
+    def mine(row: Mapping[str, Any]) -> bool:
+        return rank is None or row.get("rank") == rank
+
+    def name(row: Mapping[str, Any]) -> str:
+        return f"rank{row.get('rank')}-{row.get('host')}-{row.get('device')}" if label else str(row.get("device"))
+
     results = tuple(
-        CheckResult(
-            c["check"],
-            f"rank{c.get('rank')}-{c.get('host')}-{c.get('device')}",
-            Verdict(c["verdict"]),
-            c.get("value"),
-            c.get("threshold"),
-            c.get("unit") or "",
-            c.get("message") or "",
-            c.get("remedy") or "",
-            c.get("readings") or {},
-            c.get("uuid"),
-            float(c.get("duration_s") or 0.0),
-        )
-        for c in doc["checks"]
+        CheckResult(c["check"], name(c), Verdict(c["verdict"]), c.get("value"), c.get("threshold"),
+                    c.get("unit") or "", c.get("message") or "", c.get("remedy") or "", c.get("readings") or {},
+                    c.get("uuid"), float(c.get("duration_s") or 0.0))
+        for c in doc.get("checks", []) if mine(c)
     )
-    report = verify.VerifyReport(
-        doc["run_id"], str(doc.get("level")), doc["started"], doc["finished"], results, tuple(doc["devices"])
-    )
-    return verify.junit_xml(report)
+    devices = tuple(d for d in doc.get("devices", []) if mine(d))
+    return VerifyReport(str(doc.get("run_id")), str(doc.get("level")), str(doc.get("started")),
+                        str(doc.get("finished")), results, devices)
