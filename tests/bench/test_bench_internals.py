@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from gpubench.bench import internals
-from gpubench.bench.plugin import _atomic_save, _next_number
+from gpubench.bench.saves import atomic_save, next_number
 
 pytest_plugins = ["pytester"]
 
@@ -66,10 +66,10 @@ def test_the_supported_range_is_the_one_pyproject_requires() -> None:
 
 
 def test_the_next_number_is_read_from_the_folder(tmp_path: Path) -> None:
-    assert _next_number(tmp_path) == 1
+    assert next_number(tmp_path) == 1
     for name in ("0002_a.json", "0007_b.json", "notes.txt", "abcd_c.json"):
         (tmp_path / name).write_text("{}", encoding="utf-8")
-    assert _next_number(tmp_path) == 8
+    assert next_number(tmp_path) == 8
 
 
 def test_an_atomic_save_numbers_after_the_saved_runs(tmp_path: Path) -> None:
@@ -83,7 +83,7 @@ def test_an_atomic_save_numbers_after_the_saved_runs(tmp_path: Path) -> None:
     folder = tmp_path / "store" / "machine"
     folder.mkdir(parents=True)
     (folder / "0041_old.json").write_text("{}", encoding="utf-8")
-    _atomic_save(storage, {"run": 1}, "new")
+    atomic_save(storage, {"run": 1}, "new")
     assert sorted(p.name for p in folder.iterdir()) == ["0041_old.json", "0042_new.json"]
     assert json.loads((folder / "0042_new.json").read_text(encoding="utf-8")) == {"run": 1}
 

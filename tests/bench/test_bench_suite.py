@@ -73,7 +73,9 @@ def test_runs_are_saved_under_results_and_compared(tmp_path: Path) -> None:
     assert info["device"] == "cpu" and info["timing"]["method"] == "perf_counter"
     assert info["flops"] == 2 * 64**3 and info["matmul_fraction"] > 0 and "uuid" in info["gpu"]
 
-    second = run_pytest([*args, "--benchmark-compare", "--benchmark-compare-fail=median:1000%"], tmp_path)
+    # the gate runs but cannot trip on load: a 64x64 matmul once took 240x its first run's median on this
+    # 2-core machine while other jobs ran (1000% failed the test)
+    second = run_pytest([*args, "--benchmark-compare", "--benchmark-compare-fail=median:1000000%"], tmp_path)
     out = second.stdout + second.stderr
     assert second.returncode == 0, out
     assert "Comparing against benchmarks from" in out

@@ -105,7 +105,7 @@ def test_signal_mid_run_keeps_completed_results_whole(project: pytest.Pytester, 
 def test_two_saves_at_once_never_overwrite(tmp_path: Path) -> None:
     from pytest_benchmark.storage.file import FileStorage
 
-    from gpubench.bench.plugin import _atomic_save
+    from gpubench.bench.saves import atomic_save
 
     class Log:
         def info(self, text: str) -> None:
@@ -115,8 +115,8 @@ def test_two_saves_at_once_never_overwrite(tmp_path: Path) -> None:
     second = FileStorage(tmp_path / "store", Log(), default_machine_id="machine")
     # both compute the same next number before either writes: the race pytest-benchmark has
     assert first._next_num == second._next_num == "0001"
-    _atomic_save(first, {"run": 1}, "same-second")
-    _atomic_save(second, {"run": 2}, "same-second")
+    atomic_save(first, {"run": 1}, "same-second")
+    atomic_save(second, {"run": 2}, "same-second")
     files = sorted((tmp_path / "store" / "machine").iterdir())
     assert [f.name for f in files] == ["0001_same-second.json", "0002_same-second.json"]
     assert [json.loads(f.read_text())["run"] for f in files] == [1, 2]

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from gpubench.bench.plugin import CaseTarget, format_targets_table
+from gpubench.bench.target_table import CaseTarget, format_targets_table
 from gpubench.workloads import cases, targets
 
 pytest_plugins = ["pytester"]

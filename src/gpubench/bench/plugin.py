@@ -16,18 +16,15 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import tempfile
 import threading
-import types
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from pytest_benchmark.utils import safe_dumps
 
 from gpubench import killpoints
-from gpubench.bench import compare_gate, internals
+from gpubench.bench import compare_gate, internals, saves
+from gpubench.bench.target_table import CaseTarget, format_targets_table
 from gpubench.config import Config, ConfigError, load_config
 from gpubench.devices import (
     CudaProbe,
@@ -39,7 +36,7 @@ from gpubench.devices import (
     why_unusable,
 )
 from gpubench.results import device_identity, environment, new_run_id
-from gpubench.workloads.targets import Target, fmt, targets_of
+from gpubench.workloads.targets import targets_of
 
 if TYPE_CHECKING:
     import torch
@@ -113,49 +110,10 @@ class CaseTimeout(Exception):
     """A benchmark case ran past ``bench.case_timeout_s``."""
 
 
-def _atomic_save(storage: Any, output_json: Any, save: str) -> None:
-    """pytest-benchmark's FileStorage.save, made all-or-nothing and safe for two runs at once.
-
-    The original opens the final name and writes into it (an interrupt leaves half a file), and two runs
-    finishing together compute the same number. Here the JSON goes to a temporary file, which is then
-    hard-linked to the first free ``NNNN_`` name (a link fails if the name exists, so no overwrite).
-    """
-    folder = storage.get("x").parent
-    data = safe_dumps(output_json, ensure_ascii=True, indent=4).encode()  # type: ignore[no-untyped-call]
-    killpoints.reached("bench.save")
-    fd, tmp = tempfile.mkstemp(prefix=".saving-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        number = _next_number(folder)
-        while True:
-            target = storage.get(f"{number:04d}_{save}.json")
-            try:
-                os.link(tmp, target)
-                break
-            except FileExistsError:
-                number += 1
-    finally:
-        os.unlink(tmp)
-    storage.logger.info(f"Saved benchmark data in: {target}")
-
-
-def _next_number(folder: Path) -> int:
-    """One more than the highest ``NNNN_`` prefix of a saved run in ``folder`` (1 when there is none): what
-    pytest-benchmark's FileStorage numbers the next save, read from the folder instead of its internals."""
-    numbers = [int(p.name[:4]) for p in folder.glob("[0-9][0-9][0-9][0-9]_*") if p.name[:4].isdigit()]
-    return max(numbers, default=0) + 1
-
-
 def _make_saves_atomic(config: pytest.Config) -> None:
     if any(m.key in (internals.SESSION, internals.STORAGE) for m in config.stash.get(_MISSING_KEY, [])):
         return
-    session = getattr(config, "_benchmarksession", None)
-    storage = getattr(session, "storage", None)
-    if storage is not None and type(storage).__name__ == "FileStorage" and hasattr(storage, "get"):
-        storage.save = types.MethodType(_atomic_save, storage)
+    saves.make_atomic(getattr(config, "_benchmarksession", None))
 
 
 # The signal that interrupted the last session (2 or 15), None when none did: `gpubench bench` reads it to
@@ -574,18 +532,6 @@ def _print_notes(terminalreporter: Any, config: pytest.Config) -> None:
 # --- targets: verdicts, enforced only on request -------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CaseTarget:
-    """One target recorded by one case (``case``: the test name with its parameters)."""
-
-    case: str
-    device: str
-    target: Target
-
-    def describe(self) -> str:
-        return f"{self.case} on {self.device}: {self.target.describe()}"
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     """Collect the targets the case recorded (timed or under ``--benchmark-disable``)."""
@@ -610,26 +556,6 @@ def _enforce_targets(session: pytest.Session) -> None:
         return
     if missed_targets(session.config) and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-
-TARGET_HEADERS = ("case", "device", "target", "wanted", "measured", "verdict", "source")
-
-
-def format_targets_table(rows: list[CaseTarget]) -> list[str]:
-    """Text lines of the targets table, one row per recorded target."""
-    cells = []
-    for row in rows:
-        t = row.target
-        measured = "-" if t.measured is None else f"{fmt(t.measured)} {t.unit}"
-        verdict = t.status if t.measured is not None or not t.note else f"{t.status}: {t.note}"
-        cells.append((row.case, row.device, t.name, f"{t.comparison} {fmt(t.wanted)} {t.unit}", measured,
-                      verdict, t.source))
-    widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(TARGET_HEADERS)]
-
-    def line(values: tuple[str, ...]) -> str:
-        return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
-
-    return [line(TARGET_HEADERS), "-" * len(line(TARGET_HEADERS)), *(line(c) for c in cells)]
 
 
 @pytest.hookimpl(wrapper=True)  # after every other summary: pytest-benchmark's and the throughput table

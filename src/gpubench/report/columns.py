@@ -98,7 +98,10 @@ RUN_COLUMNS = (
 
 
 def as_dict(value: Any) -> dict[str, Any]:
-    """A copy of a JSON object, or an empty dict for anything else (a damaged file's list, text, null)."""
+    """A JSON object as it is (read only: not copied, a saved run has a million of them in a fleet), another
+    mapping as a dict, or an empty dict for anything else (a damaged file's list, text, null)."""
+    if type(value) is dict:
+        return value
     return dict(value) if isinstance(value, Mapping) else {}
 
 
