@@ -70,6 +70,11 @@ def test_bf16_case_records_dtype_and_its_accuracy_next_to_f32(kind: str) -> None
     f32_figures = cases.run_mnist(f32, "cpu", "resident", BENCH, source, None, record)  # type: ignore[arg-type]
     figures = cases.run_mnist(bf16, "cpu", "resident-bf16", BENCH, source, None, record)  # type: ignore[arg-type]
     assert (f32.extra_info["dtype"], bf16.extra_info["dtype"]) == ("f32", "bf16")
+    # the Adam that trained, read from the trainer's optimizer (fused on a torch with cpu's fused kernel)
+    import torch
+
+    fused = tuple(int(p) for p in torch.__version__.split(".")[:2]) >= (2, 4)
+    assert f32.extra_info["optimizer"] == ("adam-fused" if fused else "adam-foreach")
     assert 0.0 <= figures["val_accuracy"] <= 1.0 and "images_per_s" not in figures  # untimed: no speed
     if kind == "mnist":
         expected = 100.0 * (figures["val_accuracy"] - f32_figures["val_accuracy"])

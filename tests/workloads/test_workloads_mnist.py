@@ -80,6 +80,7 @@ def test_full_run_on_synthetic_data_is_not_judged(small: data.MnistData) -> None
     assert len(rows) == 1 and run.epochs == rows
     assert 0 <= rows[0]["train_accuracy_eval"] <= 1
     assert run.verdict.startswith("SKIP") and run.source["kind"] == "synthetic"
+    assert run.optimizer == mnist.adam_implementation("cpu")
     assert 0 <= rows[0]["val_accuracy"] <= 1
     assert torch.isfinite(torch.tensor(rows[0]["train_loss"]))
 
@@ -128,3 +129,79 @@ def test_cuda_graph_is_captured_on_a_stream_of_the_measured_device(
     trainer._capture()
     stream = captured["stream"]
     assert isinstance(stream, Stream) and stream.device == trainer.device
+
+
+def _torch_at_least(major: int, minor: int) -> bool:
+    return tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (major, minor)
+
+
+def test_adam_is_fused_where_torch_has_the_kernel() -> None:
+    optimizer = mnist.build_optimizer(mnist.build_model())
+    expected = "fused" if _torch_at_least(2, 4) else "foreach"  # fused Adam on cpu: torch >= 2.4
+    assert mnist.optimizer_implementation(optimizer) == expected == mnist.adam_implementation("cpu")
+    group = optimizer.param_groups[0]
+    assert (group["lr"], group["betas"], group["weight_decay"]) == (1e-3, (0.9, 0.999), 1e-5)
+
+
+class _AdamRefusingFused(torch.optim.Adam):
+    """torch.optim.Adam as an older torch answers ``fused=True`` on cpu (``how`` says at which point)."""
+
+    how = "constructor"
+
+    def __init__(self, params: object, **kwargs: object) -> None:
+        self.refuses = bool(kwargs.get("fused"))
+        if self.refuses and self.how == "constructor":  # torch 2.1-2.3
+            msg = "`fused=True` requires all the params to be floating point Tensors of supported devices: ['cuda']."
+            raise RuntimeError(msg)
+        if self.refuses and self.how == "no argument":  # a torch without the argument
+            msg = "__init__() got an unexpected keyword argument 'fused'"
+            raise TypeError(msg)
+        super().__init__(params, **kwargs)  # type: ignore[arg-type]
+
+    def step(self, closure: object = None) -> None:  # type: ignore[override]
+        if self.refuses:  # a device without the kernel in a later torch: refused at the first step
+            msg = "`fused=True` requires all the params to be floating point Tensors of supported devices"
+            raise RuntimeError(msg)
+        super().step()
+
+
+@pytest.mark.parametrize("how", ["constructor", "no argument", "first step"])
+def test_adam_falls_back_to_foreach_when_torch_refuses_fused(
+        small: data.MnistData, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    monkeypatch.setattr(_AdamRefusingFused, "how", how)
+    monkeypatch.setattr(torch.optim, "Adam", _AdamRefusingFused)
+    assert mnist.adam_implementation("cpu") == "foreach"
+    trainer = mnist.Trainer(small, "cpu", "resident", limit=256)
+    assert mnist.optimizer_implementation(trainer.optimizer) == "foreach"
+    assert not trainer.optimizer.param_groups[0]["fused"]
+    result = trainer.epoch()  # and it trains
+    assert result.steps == 2 and result.loss > 0
+    run = mnist.train_full(small, "cpu", epochs=1)
+    assert run.optimizer == "foreach"
+
+
+def test_optimizer_implementation_reads_the_parameter_groups() -> None:
+    params = list(mnist.build_model().parameters())
+    assert mnist.optimizer_implementation(torch.optim.Adam(params, foreach=False)) == "for-loop"
+    assert mnist.optimizer_implementation(torch.optim.Adam(params, foreach=True)) == "foreach"
+
+
+def test_resident_epoch_tallies_loss_and_accuracy_over_every_image(small: data.MnistData) -> None:
+    """The epoch sums its losses and correct predictions on the device once, at the end: the same figures and the
+    same training as adding them up step by step (the twin replays the epoch from the same seeds)."""
+    trainer = mnist.Trainer(small, "cpu", "resident", limit=300, batch_size=128, seed=4)
+    result = trainer.epoch()
+    twin = mnist.Trainer(small, "cpu", "resident", limit=300, batch_size=128, seed=4)  # reseeds dropout's RNG too
+    loss_sum = correct = 0.0
+    sizes = []
+    for x, y in twin._resident_batches():
+        out, loss = twin._step(x, y)
+        loss_sum += float(loss.detach()) * len(y)
+        correct += float((out.argmax(1) == y).sum())
+        sizes.append(len(y))
+    assert sizes == [128, 128, 44]  # the last batch is partial and weighs 44 images
+    assert (result.images, result.steps) == (300, 3)
+    assert result.loss == pytest.approx(loss_sum / 300, rel=1e-6)
+    assert result.accuracy == correct / 300
+    for mine, theirs in zip(trainer.model.parameters(), twin.model.parameters(), strict=True):
+        assert torch.equal(mine, theirs)

@@ -50,3 +50,41 @@ def test_stacked_initialisation_equals_each_seeds_module_bit_for_bit() -> None:
             assert torch.equal(stacked[i].detach(), own.detach())
     assert [tuple(p.shape) for p in params] == [(4, 8, 2), (4, 8), (4, 4, 8), (4, 4), (4, 1, 4), (4, 1)]
     assert all(p.requires_grad for p in params)
+
+
+def test_batched_forward_equals_each_seeds_module() -> None:
+    seeds = [0, 4, 9]
+    params = xor.init_params(seeds)
+    x, _ = xor.xor_data()
+    out = xor.forward(params, x)
+    assert out.shape == (3, 4, 1)
+    for i, seed in enumerate(seeds):
+        torch.manual_seed(seed)
+        torch.testing.assert_close(out[i], xor.reference_model()(x), rtol=1e-6, atol=1e-7)
+    out.sum().backward()  # differentiable in the stacked parameters
+    assert all(p.grad is not None and p.grad.shape == p.shape for p in params)
+
+
+@pytest.mark.parametrize("fold", [1, 7, 1000])
+def test_epochs_to_target_do_not_depend_on_how_predictions_are_folded(monkeypatch: pytest.MonkeyPatch,
+                                                                      fold: int) -> None:
+    expected = xor.train_batched(range(12), epochs=70)
+    assert any(e > 7 for e in expected.epochs_to_target)  # some seeds reach it after the first fold
+    monkeypatch.setattr(xor, "FOLD_EPOCHS", fold)
+    assert xor.train_batched(range(12), epochs=70) == expected
+
+
+@pytest.mark.parametrize("foreach", [True, False])
+def test_the_sgd_step_is_torch_optim_sgd_bit_for_bit(foreach: bool) -> None:
+    torch.manual_seed(0)
+    mine = [torch.randn(3, 4), torch.randn(5)]
+    theirs = [t.clone().requires_grad_() for t in mine]
+    optimizer = torch.optim.SGD(theirs, lr=xor.LR, momentum=xor.MOMENTUM, foreach=foreach)
+    buffers = None
+    for _ in range(4):
+        grads = [torch.randn_like(t) for t in mine]
+        buffers = xor._sgd_step(mine, grads, buffers)
+        for t, g in zip(theirs, grads, strict=True):
+            t.grad = g.clone()
+        optimizer.step()
+        assert all(torch.equal(a, b.detach()) for a, b in zip(mine, theirs, strict=True))

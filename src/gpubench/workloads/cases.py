@@ -131,8 +131,9 @@ def run_xor(benchmark: Any, device: str, bench: Any) -> dict[str, Any]:
     def train() -> None:
         results.append(xor.train_batched(seeds, bench.xor_epochs, device))
 
-    # One thread on the cpu: every tensor is at or below torch's parallel grain (32,768 elements), so a second
-    # thread only adds a barrier per op; on a loaded 2-core machine 100 epochs took 8.5 s with 2, 1.3 s with 1.
+    # One thread on the cpu: the seeds' tensors are small (up to 128K elements, a few microseconds of work
+    # each), so a second thread mostly adds a barrier per op; on a loaded 2-core machine 100 epochs took
+    # 8.5 s with 2 threads, 1.3 s with 1 (measured before the seed-last layout).
     with cpu_threads(benchmark, device, 1):
         make_timer(device, bench).run(
             benchmark, train, rounds=bench.xor_rounds, warmup_rounds=bench.warmup_rounds, device_only=False,
@@ -196,6 +197,8 @@ def run_mnist(
         "size": trainer.n_train, "batch_size": bench.mnist_batch_size,
         "flops": trainer.n_train * mnist.TRAIN_FLOPS_PER_IMAGE, "bytes": 0,
         "data_source": data.source.as_dict(),
+        # which Adam trained (fused where this torch has the kernel for the device, else foreach)
+        "optimizer": f"adam-{mnist.optimizer_implementation(trainer.optimizer)}",
     })
     epochs: list[Any] = []
 

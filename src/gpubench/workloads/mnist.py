@@ -9,8 +9,8 @@ Pipelines (same model, recipe and data):
   ``torch.utils.data.DataLoader(shuffle=True)``; each batch is copied to the device and the running
   loss and accuracy are read with ``.item()`` every step, as the tutorials do.
 - ``resident``: the whole normalized dataset is one tensor on the device, shuffled there with
-  ``randperm``; batches are ``index_select``-ed; loss and accuracy accumulate on the device and are
-  read once per epoch: no host synchronization per step.
+  ``randperm``; batches are ``index_select``-ed; each step's loss and predicted classes stay on the device
+  and are summed and read once per epoch: no host synchronization and no bookkeeping ops per step.
 - ``resident-bf16``: ``resident`` under ``torch.autocast(device_type=<the device's type>, dtype=torch.bfloat16)``,
   on every device (PyTorch autocasts matmuls to bf16 on cpu too); weights and optimizer state stay f32.
 - ``cuda-graph`` (CUDA only): ``resident`` with the whole training step (forward, loss, backward and a
@@ -87,16 +87,46 @@ def build_model() -> Any:
     )
 
 
-def build_optimizer(model: Any, capturable: bool = False) -> Any:
-    """Adam with the multi-tensor (``foreach``) update on every device. torch picks it by default only when
-    every parameter is on CUDA; on cpu it falls back to a per-parameter loop (the optimizer was 18-24% of a
-    resident step in ``scripts/profile_mnist.py``'s profile). Measured here, 1 thread, 8 epochs of 8,192 images
-    taken in turns, CPU time: loop 9,458 images/s, foreach 9,909, fused 11,051 (``fused=True`` needs torch
-    >= 2.4 on cpu and is untried on CUDA graphs: not taken yet). Same arithmetic, so every pipeline keeps the
-    same recipe."""
+def adam_implementation(device: Any, capturable: bool = False) -> str:
+    """The Adam implementation :func:`build_optimizer` uses on ``device``: ``fused`` where this torch has the
+    fused kernel for it, else ``foreach`` (multi-tensor, every supported torch and device).
+
+    Found by trying one fused step over a one-element parameter on the device: torch < 2.4 refuses a cpu
+    parameter in the constructor (``RuntimeError``; a torch without the argument: ``TypeError``), later
+    versions check the device at the first step."""
     import torch
 
-    return torch.optim.Adam(model.parameters(), lr=LR, betas=BETAS, weight_decay=WEIGHT_DECAY, capturable=capturable,
+    try:
+        probe = torch.zeros(1, device=device, requires_grad=True)
+        probe.grad = torch.zeros_like(probe)
+        torch.optim.Adam([probe], lr=LR, fused=True, capturable=capturable).step()
+    except (RuntimeError, TypeError):
+        return "foreach"
+    return "fused"
+
+
+def optimizer_implementation(optimizer: Any) -> str:
+    """Which Adam implementation ``optimizer`` runs: ``fused``, ``foreach`` or ``for-loop`` (read from its
+    parameter groups, so a checkpoint's settings count once it is loaded)."""
+    group = optimizer.param_groups[0]
+    return "fused" if group.get("fused") else "foreach" if group.get("foreach") else "for-loop"
+
+
+def build_optimizer(model: Any, capturable: bool = False) -> Any:
+    """Adam with torch's fused kernel where it has one for the parameters' device (cpu: torch >= 2.4), else the
+    multi-tensor (``foreach``) update; :func:`optimizer_implementation` says which. torch's default on cpu is a
+    per-parameter loop (the optimizer was 18-24% of a resident step in ``scripts/profile_mnist.py``'s profile).
+    Measured here, 1 thread, 8 epochs of 8,192 images taken in turns, CPU time: loop 9,458 images/s, foreach
+    9,909, fused 11,051; in a later session (resident epochs in turns in one process, medians of 7, CPU time)
+    foreach 8,165, fused 9,857. The same update rule, so every pipeline keeps the same recipe. ``capturable``
+    (CUDA graphs): fused Adam keeps its step count on the device, as capture needs (not yet run on a GPU here)."""
+    import torch
+
+    params = list(model.parameters())
+    if adam_implementation(params[0].device, capturable) == "fused":
+        return torch.optim.Adam(params, lr=LR, betas=BETAS, weight_decay=WEIGHT_DECAY, capturable=capturable,
+                                fused=True)
+    return torch.optim.Adam(params, lr=LR, betas=BETAS, weight_decay=WEIGHT_DECAY, capturable=capturable,
                             foreach=True)
 
 
@@ -228,14 +258,29 @@ class Trainer:
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers,
                           pin_memory=self.is_cuda, generator=torch.Generator().manual_seed(self.seed))
 
-    def _resident_batches(self, drop_last: bool = False) -> Iterator[tuple[Any, Any]]:
+    def _resident_order(self, drop_last: bool = False) -> tuple[Any, int]:
+        """This epoch's order of the resident images (``randperm`` on the device) and how many of them it trains."""
         import torch
 
         perm = torch.randperm(self.n_train, device=self.device, generator=self._dev_gen)
-        stop = self.n_train - (self.n_train % self.batch_size if drop_last else 0)
+        return perm, self.n_train - (self.n_train % self.batch_size if drop_last else 0)
+
+    def _resident_batches(self, drop_last: bool = False) -> Iterator[tuple[Any, Any]]:
+        perm, stop = self._resident_order(drop_last)
         for start in range(0, stop, self.batch_size):
             idx = perm[start: start + self.batch_size]
             yield self._x.index_select(0, idx), self._y.index_select(0, idx)
+
+    def _tally(self, perm: Any, images: int, losses: list[Any], predictions: list[Any]) -> tuple[float, float]:
+        """``(loss sum, correct)`` of an epoch from its per-step mean losses and predicted classes, in one pass on
+        the device at the end instead of several small ops (and their Python dispatch) every step."""
+        import torch
+
+        sizes = torch.full((len(losses),), float(self.batch_size), device=self.device)
+        sizes[-1] = images - self.batch_size * (len(losses) - 1)  # the last batch may be partial
+        loss_sum = torch.dot(torch.stack(losses).float(), sizes)
+        correct = (torch.cat(predictions) == self._y.index_select(0, perm[:images])).sum()
+        return float(loss_sum), float(correct)
 
     def _autocast(self) -> Any:
         import contextlib
@@ -299,18 +344,17 @@ class Trainer:
         return images, steps, loss_sum, correct
 
     def _epoch_resident(self) -> tuple[int, int, float, float]:
-        import torch
-
-        loss_sum = torch.zeros((), device=self.device)
-        correct = torch.zeros((), dtype=torch.int64, device=self.device)
-        images = steps = 0
-        for x, y in self._resident_batches():
-            out, loss = self._step(x, y)
-            loss_sum += loss.detach().float() * y.shape[0]
-            correct += (out.detach().argmax(1) == y).sum()
-            images += int(y.shape[0])  # known on the host: no sync
-            steps += 1
-        return images, steps, float(loss_sum), float(correct)
+        perm, stop = self._resident_order()
+        b = self.batch_size
+        losses: list[Any] = []
+        predictions: list[Any] = []
+        for start in range(0, stop, b):
+            idx = perm[start: start + b]
+            out, loss = self._step(self._x.index_select(0, idx), self._y.index_select(0, idx))
+            losses.append(loss.detach())
+            predictions.append(out.argmax(1))  # argmax records no autograd graph
+        loss_sum, correct = self._tally(perm, stop, losses, predictions) if losses else (0.0, 0.0)
+        return stop, len(losses), loss_sum, correct
 
     def warmup(self, steps: int = 5) -> None:
         """A few training steps through the pipeline (first-call costs: allocations, kernels, graph capture)."""
@@ -363,22 +407,21 @@ class Trainer:
             self.optimizer.step()
 
     def _epoch_graph(self) -> tuple[int, int, float, float]:
-        import torch
-
         if self._graph is None:
             self._capture()
-        loss_sum = torch.zeros((), device=self.device)
-        correct = torch.zeros((), dtype=torch.int64, device=self.device)
-        images = steps = 0
-        for x, y in self._resident_batches(drop_last=True):
-            self._static_x.copy_(x)
-            self._static_y.copy_(y)
+        perm, stop = self._resident_order(drop_last=True)
+        b = self.batch_size
+        losses: list[Any] = []
+        predictions: list[Any] = []
+        for start in range(0, stop, b):
+            idx = perm[start: start + b]
+            self._static_x.copy_(self._x.index_select(0, idx))
+            self._static_y.copy_(self._y.index_select(0, idx))
             self._graph.replay()
-            loss_sum += self._static_loss.detach() * y.shape[0]
-            correct += (self._static_out.argmax(1) == self._static_y).sum()
-            images += int(y.shape[0])
-            steps += 1
-        return images, steps, float(loss_sum), float(correct)
+            losses.append(self._static_loss.detach().clone())  # the next replay overwrites the static loss
+            predictions.append(self._static_out.argmax(1))
+        loss_sum, correct = self._tally(perm, stop, losses, predictions) if losses else (0.0, 0.0)
+        return stop, len(losses), loss_sum, correct
 
     # --- instrumented epoch: where the time goes -------------------------------------------------------
 
@@ -530,6 +573,7 @@ class TrainingRun:
     targets: Targets | None
     verdict: str  # "PASS", "FAIL", or "SKIP (synthetic data: ...)"
     failures: tuple[str, ...] = ()
+    optimizer: str = ""  # the Adam implementation that trained: fused, foreach or for-loop
 
 
 def judge(kind: str, train_acc: float, val_acc: float, loss: float) -> tuple[str, tuple[str, ...], Targets | None]:
@@ -591,4 +635,5 @@ def train_full(
     last["train_accuracy_eval"], last["train_loss_eval"] = trainer.evaluate("train")
     verdict, failures, targets = judge(data.source.kind, last["train_accuracy_eval"], last["val_accuracy"],
                                        last["train_loss"])
-    return TrainingRun(rows, data.source.as_dict(), targets, verdict, failures)
+    return TrainingRun(rows, data.source.as_dict(), targets, verdict, failures,
+                       optimizer_implementation(trainer.optimizer))
