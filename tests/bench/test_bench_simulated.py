@@ -46,16 +46,24 @@ import contextlib
 from gpubench.testing.cuda_sim import simulated_cuda
 from gpubench.testing.nvml_sim import simulated_nvml
 
+import pytest
+
 _node = contextlib.ExitStack()
+_machines = []
 
 def pytest_configure(config):
     machine = _node.enter_context(simulated_nvml({profile!r}))
     _node.enter_context(simulated_cuda(machine))
     for function in {readings!r}:
         machine.inject(function, gpu=5, error="NotSupported")
+    _machines.append(machine)
 
 def pytest_unconfigure(config):
     _node.close()
+
+@pytest.fixture
+def nvml_machine():
+    return _machines[0]
 """
 
 BENCHMARK = f"""
@@ -63,13 +71,21 @@ import time
 import torch
 from gpubench.devices import execution_device
 
-def test_scale(benchmark, device):
+def test_scale(benchmark, device, nvml_machine):
     x = torch.ones(1024, device=execution_device(device.name))  # cpu: a simulated GPU runs no kernels
+    # cuda:0 is NVML GPU 4; the telemetry thread's readings during the body are counted, not timed
+    power_reads = lambda: nvml_machine.call_count("nvmlDeviceGetPowerUsage", gpu=4)
+    before = power_reads()
 
     def work():
         end = time.perf_counter() + {ROUND_S}
         while time.perf_counter() < end:
             (x * 2.0).sum()
+            time.sleep(0.002)
+        # on cuda:0, the first round lasts until the sampling thread has read the GPU at least once, however
+        # late a loaded machine schedules it (the bound only stops a broken sampler from hanging the test)
+        deadline = time.monotonic() + 120
+        while device.name == "cuda:0" and power_reads() <= before and time.monotonic() < deadline:
             time.sleep(0.002)
 
     benchmark.extra_info["items_per_s"] = 1024 / {ROUND_S}
@@ -119,6 +135,7 @@ def test_saved_run_carries_the_nvml_summary_of_the_simulated_gpu(node_run: pytes
     gpu, tele = profile.gpus[4], benches["test_scale[cuda:0]"]["extra_info"]["telemetry"]
     assert (tele["available"], tele["status"], tele["source"]) == (True, "ok", "nvml")
     assert tele["interval_ms"] == INTERVAL_MS and tele["unavailable_reason"] is None
+    # start()'s reading, at least one of the thread's (the body waits for it) and stop()'s
     assert tele["samples"] >= 3 and tele["duration_s"] >= ROUNDS * ROUND_S
     assert gpu.power.usage_mw is not None and gpu.memory is not None
     power_w = gpu.power.usage_mw / 1000
@@ -130,9 +147,11 @@ def test_saved_run_carries_the_nvml_summary_of_the_simulated_gpu(node_run: pytes
     assert tele["util_pct_mean"] == 0.0  # idle in the recording, from the driver's sample buffer
     assert tele["sm_active_pct_mean"] == 0.0  # GPM (Hopper)
     assert tele["clock_event_reasons_seen"] == ["gpu_idle"]
-    # the simulated energy counter runs on real time here, as the sampler's clock does
+    # the simulated energy counter runs on real time here, as the sampler's clock does; but the counter is read
+    # some calls after the sample's time stamp, and stop() closes the source before its last stamp: a loaded
+    # machine can put tens of ms of a 0.3 s window between them. A unit slip (mJ, Wh) is 1000x or more.
     assert tele["energy_method"] == "nvml_total_energy_counter"
-    assert tele["energy_j"] == pytest.approx(power_w * tele["duration_s"], rel=0.1)
+    assert tele["energy_j"] == pytest.approx(power_w * tele["duration_s"], rel=0.5)
     assert tele["unavailable_metrics"] == {}
     assert tele["trace"].startswith("results/telemetry/")
     with (node_run.path / tele["trace"]).open(encoding="utf-8", newline="") as handle:

@@ -73,3 +73,180 @@ def test_integer_cells_take_underscores_and_a_sign_but_not_a_fraction() -> None:
         _short("i32", "1.0")
     with pytest.raises(SdnError, match=r"not an integer \(u8 column\)"):
         _short("u8", '"7"')  # quoted: a string, not a number
+
+
+# -- bytes to text: the first byte that is not UTF-8 text, found exactly -------------------------------------
+
+
+def _decode_error(data: bytes) -> SdnError:
+    from gpubench.config.sdn.lexer import decode
+
+    with pytest.raises(SdnError) as caught:
+        decode(data, "f.sdn")
+    return caught.value
+
+
+def test_decode_drops_a_utf8_byte_order_mark_only_at_the_start() -> None:
+    from gpubench.config.sdn.lexer import decode
+
+    assert decode(b"\xef\xbb\xbfa: 1\n", "f.sdn") == "a: 1\n"
+    assert decode(b"a: \xef\xbb\xbf\n", "f.sdn") == "a: \ufeff\n"
+    assert decode(b"", "f.sdn") == ""
+
+
+@pytest.mark.parametrize(("data", "encoding"), [
+    (b"\xff\xfe\x00\x00a\x00\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff\x00\x00\x00a", "UTF-32"),
+    (b"\xff\xfea\x00", "UTF-16"),
+    (b"\xfe\xff\x00a", "UTF-16"),
+])
+def test_decode_names_a_foreign_byte_order_mark(data: bytes, encoding: str) -> None:
+    error = _decode_error(data)
+    assert error.message == f"file is {encoding} text (it starts with a {encoding} byte-order mark), not UTF-8"
+    assert (error.source, error.line, error.column) == ("f.sdn", 1, 1)
+    assert error.hint == f"save the file as UTF-8 (e.g. iconv -f {encoding} -t UTF-8 FILE)"
+
+
+def test_decode_points_at_the_first_byte_that_is_not_utf8() -> None:
+    error = _decode_error(b'a: 1\r\nb: "\xc3\xa9"\rc: x\xff')
+    assert error.message == "file is not valid UTF-8 (byte 0xff at offset 18)"
+    assert (error.line, error.column) == (3, 5)  # \r\n and a lone \r each end a line; é is one character
+    assert error.hint == "save the file as UTF-8"
+    crlf = _decode_error(b"a\r\nb\xff")  # \r\n is one line break: b is in column 1
+    assert (crlf.message, crlf.line, crlf.column) == ("file is not valid UTF-8 (byte 0xff at offset 4)", 2, 2)
+    first = _decode_error(b"\x80abc")
+    assert (first.message, first.line, first.column) == ("file is not valid UTF-8 (byte 0x80 at offset 0)", 1, 1)
+
+
+def test_decode_refuses_a_nul_byte_where_it_is() -> None:
+    nul = "file contains a NUL byte (offset {}): it is binary data or UTF-16/UTF-32 text, not UTF-8 text"
+    hint = "save the file as UTF-8 text; check that this is the right file"
+    error = _decode_error(b"a: 1\nbb\x00c\n")
+    assert (error.message, error.source, error.line, error.column, error.hint) == (
+        nul.format(7), "f.sdn", 2, 3, hint
+    )
+    before = _decode_error(b"a\n\x00\xff")  # the NUL comes before the bad byte: it is named
+    assert (before.message, before.source, before.line, before.column) == (nul.format(2), "f.sdn", 2, 1)
+    at_start = _decode_error(b"\x00\xff")
+    assert (at_start.message, at_start.line, at_start.column) == (nul.format(0), 1, 1)
+    two = _decode_error(b"a\x00b\x00")  # the first NUL
+    assert (two.message, two.line, two.column) == (nul.format(1), 1, 2)
+    after = _decode_error(b"a\xff\x00")  # the bad byte first
+    assert after.message == "file is not valid UTF-8 (byte 0xff at offset 1)"
+    first = _decode_error(b"\x00")
+    assert (first.message, first.line, first.column) == (nul.format(0), 1, 1)
+
+
+# -- the short form of a typed table, and statements that are not one, with the exact message ---------------
+
+
+@pytest.mark.parametrize(("text", "rows"), [
+    ("t: table{i32} = []\n", []),
+    ("t: table{i32} = [ ]\n", []),
+    ("t: table{i32} = [(1), ]\n", [(1,)]),  # a trailing comma
+    ("t: table{i32} = [(1),(2)]\n", [(1,), (2,)]),
+    ("t: table{i32} = [(1)]  # c\n", [(1,)]),
+])
+def test_short_typed_table_rows(text: str, rows: list[tuple[int, ...]]) -> None:
+    assert list(loads(text)["t"]) == rows
+
+
+ECHO_HINT = ("the file was probably written with echo '...\\n...', which does not turn \\n into a line break; "
+             "write it with printf '...\\n...' or an editor, one statement per line (quote a value that needs a "
+             "backslash)")
+
+
+NOT_A_STATEMENT = ("<string>:1:1: line is not a statement\n  hint: expected `key: value`, `key:` and an indented "
+                   "block, `key = [...]` / `key = {...}`, `key: table{...}` or `key |a, b|`")
+INVALID_KEY = ("<string>:1:1: invalid key '{}'\n  hint: a bare key holds letters, digits, _ . / and - (not first); "
+               'quote any other key: "my key": value')
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ("t: table{i32} = [(1)\n", "<string>:1:17: unterminated '[': no matching ']' on this line\n  hint: close it with"
+     " ']' on the same line; inline values cannot span lines (use an indented block for long lists)"),
+    ("t: table{i32} = [\n", "<string>:1:17: unterminated '[': no matching ']' on this line\n  hint: close it with"
+     " ']' on the same line; inline values cannot span lines (use an indented block for long lists)"),
+    ("t: table{i32} = (1)\n", "<string>:1:17: expected '[' with the table rows after '='\n"
+     "  hint: write rows as key: table{i32} = [(1), (2)]"),
+    ("t: table{i32} = [x]\n", "<string>:1:18: expected '(' to start a table row, found 'x'\n"
+     "  hint: write each row as (a, b)"),
+    ("t: table{i32} = [(1)] x\n", "<string>:1:23: unexpected 'x' after the closing ']'\n"
+     "  hint: remove it, quote the whole value, or start a comment with #"),
+    ("t: table{i32} = [(1)]]\n", "<string>:1:22: unexpected ']' after the closing ']'\n"
+     "  hint: remove it, quote the whole value, or start a comment with #"),
+    ("a: 1\n    b: 2\n", "<string>:2:5: unexpected indentation\n  hint: only a `key:` with nothing after it (or a "
+     "table header) opens an indented block; align this line with the one above"),
+    ("a:\n  b: 1\n c: 2\n", "<string>:3:2: indentation (1 spaces) matches no open block\n"
+     "  hint: align this line with an enclosing block (open blocks start at column 1)"),
+    (": 1\n", "<string>:1:1: empty key before ':'\n  hint: write a key name (an identifier) first"),
+    ("=x\n", "<string>:1:1: empty key before '='\n  hint: write a key name (an identifier) first"),
+    ("|x\n", "<string>:1:1: empty key before '|'\n  hint: write a key name (an identifier) first"),
+    ("a b: 1\n", "<string>:1:1: invalid key 'a b'\n  hint: a bare key holds letters, digits, _ . / and - (not "
+     'first); quote any other key: "my key": value'),
+    ("a: 1\n(x)\n", "<string>:2:1: line is not a statement\n  hint: expected `key: value`, `key:` and an indented "
+     "block, `key = [...]` / `key = {...}`, `key: table{...}` or `key |a, b|`"),
+    ("a:1\n", "<string>:1:3: missing blank after ':'\n  hint: write `a: 1`"),
+    ("[dl]\n", "<string>:1:1: TOML section header '[dl]' is not SDN\n  hint: write the section as `dl:` and indent "
+     "its keys below it, e.g. `    device: cuda:1`"),
+    ("[[dl]]\n", "<string>:1:1: TOML section header '[[dl]]' is not SDN\n  hint: write the section as `dl:` and "
+     "indent its keys below it, e.g. `    device: cuda:1`"),
+    ("[ a b ]\n", "<string>:1:1: TOML section header '[ a b ]' is not SDN\n  hint: write the section as `a b:` and "
+     "indent its keys below it, e.g. `    device: cuda:1`"),
+    ('{"a": 1}\n', "<string>:1:1: a JSON document is not SDN\n  hint: write `dl:` and below it indented `device: "
+     "cuda:1` lines: no braces, no commas between settings, no quotes needed around keys"),
+    ("[1, 2]\n", "<string>:1:1: a JSON document is not SDN\n  hint: write `dl:` and below it indented `device: "
+     "cuda:1` lines: no braces, no commas between settings, no quotes needed around keys"),
+    ("a: 1\n[x, y]\n", "<string>:2:1: line is not a statement\n  hint: expected `key: value`, `key:` and an "
+     "indented block, `key = [...]` / `key = {...}`, `key: table{...}` or `key |a, b|`"),  # JSON only first
+    ("- x\n", "<string>:1:1: `- item` line where a `key: value` line is expected\n  hint: a list is the value of a "
+     "key: write `items:` and indent the `- ...` lines below it"),
+    ("-\n", "<string>:1:1: `- item` line where a `key: value` line is expected\n  hint: a list is the value of a "
+     "key: write `items:` and indent the `- ...` lines below it"),
+    ("-\tx\n", "<string>:1:1: `- item` line where a `key: value` line is expected\n  hint: a list is the value of "
+     "a key: write `items:` and indent the `- ...` lines below it"),
+    ("-x\n", "<string>:1:1: line is not a statement\n  hint: expected `key: value`, `key:` and an indented block, "
+     "`key = [...]` / `key = {...}`, `key: table{...}` or `key |a, b|`"),
+    ("a b:\n", "<string>:1:1: invalid key 'a b'\n  hint: a bare key holds letters, digits, _ . / and - (not "
+     'first); quote any other key: "my key": value'),
+    ("a b \t: 1\n", "<string>:1:1: invalid key 'a b'\n  hint: a bare key holds letters, digits, _ . / and - (not "
+     'first); quote any other key: "my key": value'),
+    (":\n", "<string>:1:1: empty key before ':'\n  hint: write a key name (an identifier) first"),
+    ("a\\b c\n", "<string>:1:1: line is not a statement\n  hint: expected `key: value`, `key:` and an indented "
+     "block, `key = [...]` / `key = {...}`, `key: table{...}` or `key |a, b|`"),
+    ("a: 1\nx\\ny z\n", f"<string>:2:2: literal \\n (a backslash and an n, not a line break)\n  hint: {ECHO_HINT}"),
+    ("a = {x: 1\n", "<string>:1:5: unterminated '{': no matching '}' on this line\n  hint: close it with '}'; a "
+     "value that spans lines continues on lines indented deeper than its key (the line with the '}' may start at "
+     "the key's column)"),
+    ("a: [1,\n    2\n", "<string>:1:4: unterminated '[': no matching ']' up to line 2\n  hint: close it with ']'; "
+     "a value that spans lines continues on lines indented deeper than its key (the line with the ']' may start "
+     "at the key's column)"),
+    ("a: {x: 1,\n    y: 2\n", "<string>:1:4: unterminated '{': no matching '}' up to line 2\n  hint: close it with "
+     "'}'; a value that spans lines continues on lines indented deeper than its key (the line with the '}' may "
+     "start at the key's column)"),
+    ("X y\n", NOT_A_STATEMENT),
+    ("-X\n", NOT_A_STATEMENT),
+    ("[Xa]\n", "<string>:1:1: TOML section header '[Xa]' is not SDN\n  hint: write the section as `Xa:` and indent "
+     "its keys below it, e.g. `    device: cuda:1`"),
+    ("a b: c: d\n", INVALID_KEY.format("a b")),  # the first ': ' ends the key
+    ("%: 1\n", INVALID_KEY.format("%")),
+    ("%:\n", INVALID_KEY.format("%")),
+    ("a bX: 1\n", INVALID_KEY.format("a bX")),
+    (": x:\n", "<string>:1:1: empty key before ':'\n  hint: write a key name (an identifier) first"),
+    ("t: table{i32} = []x\n", "<string>:1:19: unexpected 'x' after the closing ']'\n"
+     "  hint: remove it, quote the whole value, or start a comment with #"),
+    ("a: \\nb\n", f"<string>:1:4: literal \\n (a backslash and an n, not a line break)\n  hint: {ECHO_HINT}"),
+    ("a: x\\ny\\nz\n", f"<string>:1:5: literal \\n (a backslash and an n, not a line break)\n  hint: {ECHO_HINT}"),
+])
+def test_statement_errors_name_the_place_and_the_fix(text: str, error: str) -> None:
+    with pytest.raises(SdnError) as caught:
+        loads(text)
+    assert str(caught.value) == error
+
+
+def test_an_sdn_error_without_a_place_points_at_the_start_of_a_string() -> None:
+    error = SdnError("bad")
+    assert (error.source, error.line, error.column, error.hint) == ("<string>", 1, 1, None)
+    assert str(error) == error.args[0] == "<string>:1:1: bad"
+    hinted = SdnError("bad", "f.sdn", 3, 7, "fix it")
+    assert str(hinted) == hinted.args[0] == "f.sdn:3:7: bad\n  hint: fix it"

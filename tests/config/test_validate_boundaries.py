@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gpubench.config import load_config
+from gpubench.config import load_config, schema
 from gpubench.config.validate import ConfigError, Origin, coerce
 
 HERE = Origin("test.sdn:1:1")
@@ -171,3 +172,56 @@ def test_exact_fixes_and_text_kept_as_written() -> None:
         coerce("s.a.b", True, float, {}, HERE)
     with pytest.raises(ConfigError, match=r"is not a finite number\. Fix: write a finite number$"):
         coerce("x", "inf", float, {}, HERE)
+
+
+# _opt runs while the section classes are defined, at import, before mutmut switches a mutant on; so it is
+# also called here, at test time, where a broken _opt shows.
+def test_opt_builds_a_field_with_its_default_doc_and_constraints() -> None:
+    made = schema._opt("seconds between samples", 3, min=1, device=True)
+    assert made.default == 3
+    assert dict(made.metadata) == {"doc": "seconds between samples", "min": 1, "device": True}
+    assert schema._opt("nothing set").default is None
+    assert dict(schema._opt("nothing set").metadata) == {"doc": "nothing set"}
+    assert schema._opt("a tuple", ("f32",)).default == ("f32",)
+
+
+@pytest.mark.parametrize("mutable", [[1], {"a": 1}, {1}])
+def test_opt_refuses_a_mutable_default_saying_to_use_a_tuple(mutable: object) -> None:
+    with pytest.raises(TypeError, match=r"^use tuples for sequence defaults: sections are frozen$"):
+        schema._opt("a list", mutable)
+
+
+def test_field_docs_reads_an_undocumented_field_as_an_empty_doc(monkeypatch: pytest.MonkeyPatch) -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Bare:
+        plain: int = 4
+        documented: int = schema._opt("the doc", 5)
+
+    monkeypatch.setattr(schema, "SECTIONS", {"bare": Bare})
+    assert schema.field_docs() == [("bare.plain", 4, ""), ("bare.documented", 5, "the doc")]
+
+
+def test_the_fix_names_the_last_part_of_a_three_part_key() -> None:
+    with pytest.raises(ConfigError, match=r"is not an integer\. Fix: write a whole number, e\.g\. n: 42$"):
+        coerce("a.b.n", 1.5, int, {}, HERE)  # not an int or a string
+    with pytest.raises(ConfigError, match=r"is not an integer\. Fix: write a whole number, e\.g\. n: 42$"):
+        coerce("a.b.n", "ten", int, {}, HERE)  # a string that is no integer
+    with pytest.raises(ConfigError, match=r"is not a number\. Fix: write a number, e\.g\. f: 0\.5$"):
+        coerce("a.b.f", True, float, {}, HERE)
+    with pytest.raises(ConfigError, match=r"is not a number\. Fix: write a number, e\.g\. f: 0\.5$"):
+        coerce("a.b.f", "fast", float, {}, HERE)
+    finite = r"^test\.sdn:1:1: a\.b\.f = 'inf' is not a finite number\. Fix: write a finite number$"
+    with pytest.raises(ConfigError, match=finite):
+        coerce("a.b.f", "inf", float, {}, HERE)
+
+
+def test_digit_separators_are_dropped_wherever_they_are() -> None:
+    # Python's int() and float() take single underscores between digits; the reader drops every one
+    assert coerce("a.n", "1__000", int, {}, HERE) == 1000
+    assert coerce("a.n", "_7", int, {}, HERE) == 7
+    assert coerce("a.f", "1__000.5_", float, {}, HERE) == 1000.5
+
+
+def test_strings_keep_their_case_and_booleans_read_as_lower_case() -> None:
+    assert coerce("a.s", "MiXed Case", str, {}, HERE) == "MiXed Case"
+    assert coerce("a.s", False, str, {}, HERE) == "false"

@@ -195,9 +195,19 @@ def test_report_command_reports_the_rest_and_lists_every_damaged_file(
 
 # --- family 6: the telemetry source fails -----------------------------------------------------------
 
+# The source fails at its third reading: the first is the sampler's own in start(), the second its thread's
+# first; the body waits for that second reading (an event, not a time), so the third, the failing one, is
+# the thread's next or stop()'s last however slowly the thread is scheduled on a loaded machine.
 FAILING_SOURCE = """
+import threading
 import pytest
 from gpubench import telemetry
+
+READ_TWICE = threading.Event()
+
+@pytest.fixture
+def read_twice():
+    return READ_TWICE
 
 @pytest.fixture(autouse=True)
 def broken_source(request, monkeypatch):
@@ -211,23 +221,19 @@ def broken_source(request, monkeypatch):
             self.reads = getattr(self, "reads", 0) + 1
             if self.reads > 2:
                 raise RuntimeError("sensor went away")
+            if self.reads == 2:
+                READ_TWICE.set()
             return real_read(self)
         monkeypatch.setattr(telemetry.PsutilSource, "read", fail_after_two)
 """
 
 BENCHMARKS = """
-import time
-
-def _work():
-    end = time.perf_counter() + 0.03
-    while time.perf_counter() < end:
-        time.sleep(0.002)
-
 def test_source_fails_at_start(benchmark, device):
-    benchmark.pedantic(_work, rounds=3, iterations=1)
+    benchmark.pedantic(sum, args=(range(100),), rounds=3, iterations=1)
 
-def test_source_fails_mid_run(benchmark, device):
-    benchmark.pedantic(_work, rounds=3, iterations=1)
+def test_source_fails_mid_run(benchmark, device, read_twice):
+    # a generous bound only so that a broken sampler fails the test instead of hanging it
+    benchmark.pedantic(read_twice.wait, args=(120,), rounds=3, iterations=1)
 """
 
 
