@@ -250,3 +250,13 @@ def test_an_sdn_error_without_a_place_points_at_the_start_of_a_string() -> None:
     assert str(error) == error.args[0] == "<string>:1:1: bad"
     hinted = SdnError("bad", "f.sdn", 3, 7, "fix it")
     assert str(hinted) == hinted.args[0] == "f.sdn:3:7: bad\n  hint: fix it"
+
+
+def test_a_line_left_of_an_indented_top_level_names_the_top_level_s_column() -> None:
+    with pytest.raises(SdnError) as raised:
+        loads("# settings\n  a: 1\nb: 2\n")
+    error = raised.value
+    assert (error.line, error.column) == (3, 1)
+    assert "indentation (0 spaces) matches no open block" in str(error)
+    assert "the top level starts at column 3 (its first line is indented)" in str(error)
+    assert "column )" not in str(error)  # the list of open blocks is empty here

@@ -225,3 +225,14 @@ def test_digit_separators_are_dropped_wherever_they_are() -> None:
 def test_strings_keep_their_case_and_booleans_read_as_lower_case() -> None:
     assert coerce("a.s", "MiXed Case", str, {}, HERE) == "MiXed Case"
     assert coerce("a.s", False, str, {}, HERE) == "false"
+
+
+def test_an_integer_beyond_any_float_is_refused_where_it_was_written(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"x = 1000+ is not a finite number\. Fix: write a finite number"):
+        coerce("x", 10**400, float, {}, HERE)  # float(10**400) raises OverflowError, not ValueError
+    config = tmp_path / "dl.config.sdn"
+    config.write_text("report:\n  regression_pct: 1" + "0" * 400 + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_config(flags={}, env={}, cwd=tmp_path, user_files=False)
+    assert f"{config}:2:19: report.regression_pct" in str(raised.value)
+    assert "is not a finite number" in str(raised.value)

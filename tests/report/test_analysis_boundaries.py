@@ -251,7 +251,7 @@ def test_an_outlier_is_compared_with_the_sibling_nearest_the_sibling_median() ->
     # the others' throughputs: 1.0, 2.0, 0.7 -> their median is 1.0, GPU-0's
     assert slow["sibling_median"] == 1.0 and slow["siblings"] == 3
     assert slow["deficit_pct"] == pytest.approx(50.0)
-    names = ("sibling cuda:0 (h)", "this GPU")
+    names = ("sibling cuda:0 (h)", "GPU's latest run")
     threshold = (100.0 / 80.0 - 1.0) * 100.0  # a 20% throughput deficit is 25% more time per call
     assert slow["result"] == compare(Rounds(1.0, 0.01, 10), Rounds(2.0, 0.02, 10), threshold, None, names)
     assert slow["result"].threshold_pct == pytest.approx(25.0)
@@ -263,7 +263,7 @@ def test_an_outlier_is_compared_with_the_sibling_nearest_the_sibling_median() ->
     assert table.loc["GPU-0", "deficit_pct"] == pytest.approx((1 - 1 / 0.7) * 100)
     assert table.loc["GPU-0", "comparison"] == table.loc["GPU-0", "result"].describe()
     assert compare(Rounds(1 / 0.7, 0.01 / 0.7, 10), Rounds(1.0, 0.01, 10), threshold, None,
-                   ("sibling cuda:2 (h2)", "this GPU")) == table.loc["GPU-0", "result"]
+                   ("sibling cuda:2 (h2)", "GPU's latest run")) == table.loc["GPU-0", "result"]
 
 
 def test_a_deficit_exactly_at_the_limit_is_not_an_outlier() -> None:
@@ -360,7 +360,7 @@ def test_a_gpu_at_its_siblings_median_is_compared_with_another_gpu() -> None:
 def test_too_few_rounds_name_the_sibling_and_this_gpu() -> None:
     rows = [sibling(0, 1.0, host="h0"), sibling(1, 1.0, host="h0"), sibling(2, 2.0, rounds=3)]
     table = outlier_table(frame(rows), 10.0).set_index("gpu_uuid")
-    assert table.at["GPU-2", "result"].note.startswith("3 round(s) in the this GPU, fewer than 5")
+    assert table.at["GPU-2", "result"].note.startswith("3 round(s) in the GPU's latest run, fewer than 5")
     rows = [sibling(0, 1.0), sibling(1, 2.0, host="h1", rounds=3), sibling(2, 4.0)]  # GPU-1 is GPU-0's reference
     table = outlier_table(frame(rows), 10.0).set_index("gpu_uuid")
     assert table.at["GPU-0", "result"].note.startswith("3 round(s) in the sibling cuda:1 (h1), fewer than 5")

@@ -85,6 +85,8 @@ def _scalar(dotted: str, raw: Any, tp: Any, meta: Mapping[str, Any], origin: Ori
             value = float(str(raw).replace("_", "")) if isinstance(raw, str) else float(raw)
         except (TypeError, ValueError):
             raise bad("a number", f"write a number, e.g. {dotted.split('.')[-1]}: 0.5") from None
+        except OverflowError:  # an integer beyond any float (SDN reads integers of up to 4000 digits)
+            raise bad("a finite number", "write a finite number") from None
         if value != value or value in (float("inf"), float("-inf")):
             raise bad("a finite number", "write a finite number")
         return value

@@ -474,7 +474,7 @@ def _outlier_row(
     reference = siblings.nearest(index, sibling)
     # the same work per call on the same model: throughput deficit d is a time ratio of 1 / (1 - d)
     threshold = (100.0 / (100.0 - outlier_pct) - 1.0) * 100.0 if outlier_pct < 100 else math.inf
-    names = (f"sibling {reference['device']} ({reference['host']})", "this GPU")
+    names = (f"sibling {reference['device']} ({reference['host']})", "GPU's latest run")  # notes read "3 round(s) in the GPU's latest run"
     result = cache.compare(reference, member, threshold, rule, names, samples)
     fields = {k: v for k, v in member.items() if k not in ("median_s", "iqr_s", "rounds")}
     return {

@@ -105,12 +105,15 @@ class Parser:
         """The error for a line indented deeper than the block it is in."""
         previous = self.lines[self.pos - 1] if self.pos else None
         if previous is not None and line.indent < previous.indent:
-            columns = ", ".join(str(i + 1) for i in self.open_indents)
+            if self.open_indents:
+                columns = ", ".join(str(i + 1) for i in self.open_indents)
+                hint = f"align this line with an enclosing block (open blocks start at column {columns})"
+            else:  # left of a top level that starts indented: no block is open any more
+                top = self.lines[0].indent + 1
+                hint = (f"the top level starts at column {top} (its first line is indented): indent this line "
+                        f"to column {top}, or start the first line at column 1")
             return self.error(
-                f"indentation ({line.indent} spaces) matches no open block",
-                line.number,
-                line.indent + 1,
-                f"align this line with an enclosing block (open blocks start at column {columns})",
+                f"indentation ({line.indent} spaces) matches no open block", line.number, line.indent + 1, hint
             )
         return self.error(
             "unexpected indentation",
