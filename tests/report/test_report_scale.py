@@ -292,3 +292,20 @@ def test_every_atomic_write_is_synced_before_its_rename_and_its_folder_after(
     assert str(ledger.parent) in synced and str(ledger.with_name(".ledger.json.tmp")) in synced
     assert any(path.endswith(".parquet.tmp") for path in synced)
     assert target.read_text("utf-8") == "{}"
+
+
+def test_a_library_call_ingests_in_its_own_process_unless_it_asks_for_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "INGEST_BATCH", 1)
+    results = _results(tmp_path)
+    reader, calls = store_module.benchmark_file_rows, []
+
+    def counted(path: Path, *args: Any) -> Any:
+        calls.append(path)  # seen only when the batch is read in this process
+        return reader(path, *args)
+
+    monkeypatch.setattr(store_module, "benchmark_file_rows", counted)
+    ResultsStore(results).ingest()  # several batches, no workers asked for
+    assert len(calls) == len(list((results / "benchmarks").rglob("*.json")))
+    assert 1 <= store_module.ingest_workers() <= store_module.MAX_INGEST_WORKERS

@@ -17,7 +17,7 @@ from gpubench.report.analysis import BASELINE_RUNS, CompareCache
 from gpubench.report.build import build_report, noise_rule
 from gpubench.report.model import ReportError
 from gpubench.report.outputs import default_output_dir, write_report
-from gpubench.report.store import INGEST_BATCH, ResultsStore
+from gpubench.report.store import INGEST_BATCH, ResultsStore, ingest_workers
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 FAIL_ON = ("regression", "outlier", "missed-target")
@@ -118,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
     killpoints.reached("report.load")
     store = Path(args.store) if getattr(args, "store", None) else None
     results_store = ResultsStore(results_dir, store)
-    ingested = results_store.ingest(None if quiet else _ingest_progress(results_store.root))
+    # worker processes for a long ingest: the CLI's main module is guarded, so they may spawn
+    ingested = results_store.ingest(None if quiet else _ingest_progress(results_store.root), ingest_workers())
     loaded = results_store.load(rounds_runs=BASELINE_RUNS + 1)  # what the trends and outliers compare
     cache = CompareCache(results_store.comparisons())
     for warning in ingested.warnings:  # named once: the store's ledger remembers them for later reports

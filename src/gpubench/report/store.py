@@ -116,16 +116,15 @@ class ResultsStore:
         found += sorted(verify_dir.glob("*.json")) if verify_dir.is_dir() else []
         return found
 
-    def ingest(
-        self, progress: Callable[[int, int], None] | None = None, workers: int | None = None
-    ) -> Ingested:
+    def ingest(self, progress: Callable[[int, int], None] | None = None, workers: int = 1) -> Ingested:
         """Read the files that are new or changed since the ledger saw them; the rest is not opened.
 
         In batches of :data:`INGEST_BATCH` files: each batch's rows become one part per date partition and
         the ledger is written after it, so memory stays bounded by a batch and an interrupted cold ingest
-        keeps the batches it finished. More than one batch is read by up to ``workers`` processes (default:
-        one per CPU this process may use, at most :data:`MAX_INGEST_WORKERS`); their batches join the
-        ledger in order. A changed or deleted file's part is removed, and the other files that shared it
+        keeps the batches it finished. With ``workers`` > 1 (``gpubench report`` passes
+        :func:`ingest_workers`), more than one batch is read by that many processes; their batches join the
+        ledger in order. The default is this process alone: spawned workers import the caller's main
+        module, which a script without an ``if __name__ == "__main__":`` guard would run again. A changed or deleted file's part is removed, and the other files that shared it
         are read again. ``progress(done, total)`` is called after each batch."""
         known: dict[str, dict[str, Any]] = self._ledger["files"]
         current = {str(p.relative_to(self.results_dir)): p for p in self.sources()}
@@ -149,7 +148,7 @@ class ResultsStore:
         if stale and not todo:
             self._write_ledger()
         batches = [todo[start : start + INGEST_BATCH] for start in range(0, len(todo), INGEST_BATCH)]
-        count = min(len(batches), workers if workers is not None else _cpus(), MAX_INGEST_WORKERS)
+        count = min(len(batches), workers, MAX_INGEST_WORKERS)
         if count > 1:
             runs = self._ingest_in_processes(batches, current, stamps, warnings, progress, count)
         else:
@@ -419,11 +418,14 @@ class StoredRounds(Mapping[SampleKey, tuple[float, ...]]):
         return len(self._rows)
 
 
-def _cpus() -> int:
+def ingest_workers() -> int:
+    """Worker processes for a long ingest: one per CPU this process may use, at most
+    :data:`MAX_INGEST_WORKERS`."""
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_INGEST_WORKERS))
 
 
 def _worker_signals() -> None:
