@@ -118,6 +118,16 @@ def _results(tmp_path: Path) -> Path:
     return results
 
 
+def _assert_same_rows(stored: Any, one: Any) -> None:
+    """The same benchmark rows (in key order) and saved rounds as the store ingested in one batch."""
+    columns = ["run_id", "gpu_uuid", "case", "median_s", "throughput"]
+    key = ["run_id", "group", "case", "gpu_uuid"]
+    left = one.benchmarks.sort_values(key)[columns].reset_index(drop=True)
+    right = stored.benchmarks.sort_values(key)[columns].reset_index(drop=True)
+    pd.testing.assert_frame_equal(left, right, check_dtype=False)
+    assert dict(stored.samples) == dict(one.samples)
+
+
 def test_a_batched_ingest_stores_what_one_batch_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     one, _ = load_store(_results(tmp_path / "one"))
     monkeypatch.setattr(store_module, "INGEST_BATCH", 2)
@@ -129,12 +139,7 @@ def test_a_batched_ingest_stores_what_one_batch_does(tmp_path: Path, monkeypatch
     assert total > 2 and ingested.files == total
     assert seen == [(min(done, total), total) for done in range(2, total + 2, 2)]
     batched = store.load()
-    columns = ["run_id", "gpu_uuid", "case", "median_s", "throughput"]
-    key = ["run_id", "group", "case", "gpu_uuid"]
-    left = one.benchmarks.sort_values(key)[columns].reset_index(drop=True)
-    right = batched.benchmarks.sort_values(key)[columns].reset_index(drop=True)
-    pd.testing.assert_frame_equal(left, right, check_dtype=False)
-    assert dict(batched.samples) == dict(one.samples)
+    _assert_same_rows(batched, one)
 
 
 def test_an_interrupted_ingest_keeps_the_batches_it_finished(
@@ -182,12 +187,7 @@ def test_batches_read_by_worker_processes_store_what_one_process_does(
     assert set(again.files) == {str(p.relative_to(results)) for p in again.sources()}
     assert again.ingest(workers=2).files == 0
     loaded = again.load()
-    columns = ["run_id", "gpu_uuid", "case", "median_s", "throughput"]
-    key = ["run_id", "group", "case", "gpu_uuid"]
-    left = one.benchmarks.sort_values(key)[columns].reset_index(drop=True)
-    right = loaded.benchmarks.sort_values(key)[columns].reset_index(drop=True)
-    pd.testing.assert_frame_equal(left, right, check_dtype=False)
-    assert dict(loaded.samples) == dict(one.samples)
+    _assert_same_rows(loaded, one)
     assert len(loaded.verify) == len(one.verify)
 
 

@@ -1,5 +1,9 @@
 """MNIST: the 784-512-256-128-10 MLP, its input pipelines, the time split and the memory breakdown.
 
+(One module over 600 lines on purpose: the pipelines are methods of one ``Trainer`` sharing its model,
+optimizer, data and generators; the checkpoint code already lives in ``checkpoint.py``. The next piece to
+move out, when it grows, is the training record: ``TrainingRun``, ``judge`` and ``train_full``.)
+
 Model: ``Linear(784, 512), ReLU, Dropout(0.2), Linear(512, 256), ReLU, Dropout(0.2), Linear(256, 128),
 ReLU, Linear(128, 10)``; Adam (lr 1e-3, betas 0.9/0.999, weight decay 1e-5); cross-entropy; batch 128.
 
