@@ -268,6 +268,27 @@ def test_an_interrupt_stops_the_worker_processes_and_keeps_their_finished_batche
     assert again.files == len(kept.sources()) - 1
 
 
+def test_an_interrupt_at_the_last_batch_ends_though_a_worker_waits_idle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last batch: the other worker has finished its share and waits. multiprocessing.Pool's
+    terminate() took the task queue's lock, which such a worker holds, and could hang here."""
+    monkeypatch.setattr(store_module, "INGEST_BATCH", 1)
+    results = _results(tmp_path)
+    total = len(ResultsStore(results).sources())
+    assert total >= 3
+
+    def interrupted_before_the_last(done: int, total_: int) -> None:
+        if done == total_ - 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ResultsStore(results).ingest(interrupted_before_the_last, workers=2)
+    kept = ResultsStore(results)
+    assert len(kept.files) == total - 1
+    assert kept.ingest(workers=1).files == 1
+
+
 def test_every_atomic_write_is_synced_before_its_rename_and_its_folder_after(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,7 +13,7 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gpubench.report.compare import Comparison, NoiseRule, Rounds, compare
@@ -23,7 +23,7 @@ from gpubench.report.text import SPARK_RUNS, trend_cell
 if TYPE_CHECKING:
     import pandas as pd
 
-    from gpubench.report.load import LoadedRuns, SampleKey
+    from gpubench.report.load import History, LoadedRuns, SampleKey
 
 # what trend_table and outlier_table add about each comparison
 # (``result``: the :class:`~gpubench.report.compare.Comparison` itself, for :func:`~gpubench.report.fdr.control_fdr`)
@@ -213,6 +213,7 @@ def trend_table(
     rule: NoiseRule | None = None,
     baseline_runs: int = BASELINE_RUNS,
     cache: CompareCache | None = None,
+    history: History | None = None,
 ) -> pd.DataFrame:
     """Each benchmark on each GPU (by UUID) across runs: the latest run's rounds against its baseline's.
 
@@ -224,7 +225,8 @@ def trend_table(
     where saved, else the stats block) finds the latest run significantly slower by more than
     ``regression_pct`` **and** the GPU's run-to-run spread does not explain it
     (:func:`~gpubench.report.spread.run_to_run`, from its previous runs; before
-    :func:`~gpubench.report.fdr.control_fdr` withdraws what noise explains).
+    :func:`~gpubench.report.fdr.control_fdr` withdraws what noise explains). ``history``: ``frame`` holds
+    each series' last runs only (a windowed read of the store), and ``history`` counts every run.
     """
     import pandas as pd
 
@@ -249,9 +251,10 @@ def trend_table(
     if frame.empty:
         empty: pd.DataFrame = pd.DataFrame(columns=columns)
         return empty
+    counted = history.series if history is not None else None
     out = [
-        _trend_row(key, runs, history, regression_pct, samples, rule, baseline_runs, cache or CompareCache())
-        for key, (runs, history) in sorted(_run_history(frame, _kept_runs(baseline_runs)).items())
+        _trend_row(key, runs, records, regression_pct, samples, rule, baseline_runs, cache or CompareCache())
+        for key, (runs, records) in sorted(_run_history(frame, _kept_runs(baseline_runs), counted).items())
     ]
     # whole runs shift together (machine-wide noise): a flag must also beat the GPU's own run-to-run
     # spread, held to the report's FDR over every GPU trend
@@ -267,11 +270,12 @@ def trend_table(
 
 
 def _run_history(
-    frame: pd.DataFrame, keep: int
+    frame: pd.DataFrame, keep: int, counted: Callable[[Any, Any, Any], int | None] | None = None
 ) -> dict[tuple[str, str, str], tuple[int, list[dict[str, Any]]]]:
     """Per benchmark and GPU: how many runs hold it, and the records of the last ``keep`` of them (one per
     run, medians averaged if a run holds the case twice), in time order. Only the recent runs become
-    Python records: a fleet's history has hundreds of thousands of rows, a trend needs the last few."""
+    Python records: a fleet's history has hundreds of thousands of rows, a trend needs the last few.
+    ``counted(group, case, uuid)``: the runs of a series when ``frame`` holds only its last ones."""
     keys = ["group", "case", "gpu_uuid"]
     ordered = frame.sort_values(["run_time", "run_id"], kind="stable", na_position="first")
     per_run = (
@@ -294,7 +298,12 @@ def _run_history(
     series: dict[tuple[str, str, str], tuple[int, list[dict[str, Any]]]] = {}
     for record in recent.to_dict("records"):
         runs = int(record.pop("_runs"))
-        series.setdefault((record["group"], record["case"], record["gpu_uuid"]), (runs, []))[1].append(record)
+        key = (record["group"], record["case"], record["gpu_uuid"])
+        if key not in series:
+            if counted is not None:  # the frame holds the series' last runs: the whole history's count
+                runs = max(runs, counted(*key) or 0)
+            series[key] = (runs, [])
+        series[key][1].append(record)
     return series
 
 
@@ -302,6 +311,10 @@ def _kept_runs(baseline_runs: int) -> int:
     """How many of a trend's latest runs its row reads: the baseline window, the run-to-run spread's and
     the sparkline's, each with the latest run."""
     return max(max(1, baseline_runs), SPREAD_RUNS, SPARK_RUNS) + 1
+
+
+# every run a report reads of a series (``gpubench report`` reads the store's last this many of each)
+TREND_RUNS = _kept_runs(BASELINE_RUNS)
 
 
 def _trend_row(

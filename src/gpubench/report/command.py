@@ -13,7 +13,7 @@ from typing import Any
 
 from gpubench import killpoints
 from gpubench.config.options import config_from_args
-from gpubench.report.analysis import BASELINE_RUNS, CompareCache
+from gpubench.report.analysis import BASELINE_RUNS, TREND_RUNS, CompareCache
 from gpubench.report.build import build_report, noise_rule
 from gpubench.report.model import ReportError
 from gpubench.report.outputs import default_output_dir, write_report
@@ -120,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
     results_store = ResultsStore(results_dir, store)
     # worker processes for a long ingest: the CLI's main module is guarded, so they may spawn
     ingested = results_store.ingest(None if quiet else _ingest_progress(results_store.root), ingest_workers())
-    loaded = results_store.load(rounds_runs=BASELINE_RUNS + 1)  # what the trends and outliers compare
+    # each series' last runs (what the trends read), the rounds of the runs they compare; counts of all
+    loaded = results_store.load(rounds_runs=BASELINE_RUNS + 1, window=TREND_RUNS)
     cache = CompareCache(results_store.comparisons())
     for warning in ingested.warnings:  # named once: the store's ledger remembers them for later reports
         print(f"warning: {warning}", file=sys.stderr)

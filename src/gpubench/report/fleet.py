@@ -138,8 +138,12 @@ def gpu_index(loaded: LoadedRuns, shown: set[str]) -> Table:
             runs=("run_id", "nunique"),
             latest=("run_id", "last"),
         )
-        for uuid, r in per.sort_values(["host", "device"], kind="stable").iterrows():
-            rows.append((str(r["host"]), str(r["device"]), cell(r["name"]), str(uuid), str(r["runs"]), "ok"))
+        counted = loaded.history.gpu_runs if loaded.history is not None else {}
+        ordered = per.sort_values(["host", "device"], kind="stable").reset_index()
+        for r in ordered.to_dict("records"):
+            uuid = str(r["gpu_uuid"])
+            runs = max(int(r["runs"]), counted.get(uuid, 0))  # a windowed read: the whole history's
+            rows.append((str(r["host"]), str(r["device"]), cell(r["name"]), uuid, str(runs), "ok"))
     caption = (
         f"{len(rows)} device(s) with nothing to look at (no regression, outlier, failed verification or "
         "fallback): no page of their own."

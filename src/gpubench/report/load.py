@@ -37,6 +37,26 @@ SampleKey = tuple[str, str, str, str]
 
 
 @dataclass(frozen=True)
+class History:
+    """What a windowed read of the results store left out (``gpubench report`` over a fleet's history):
+    the benchmark and verification tables hold each series' last ``window`` runs (a benchmark on a GPU; a
+    GPU's verification runs), and these count the whole history kept in ``store``."""
+
+    window: int
+    store: str
+    benchmark_rows: int
+    verify_rows: int
+    # (group, case, gpu_uuid) -> runs, gpu_uuid -> runs (benchmark runs, else verification runs)
+    series_runs: Mapping[tuple[str | None, ...], int]
+    gpu_runs: Mapping[str, int]
+
+    def series(self, group: Any, case: Any, uuid: Any) -> int | None:
+        """Runs of one benchmark on one GPU over the whole history (None: not counted)."""
+        key = tuple(None if v is None or v != v else str(v) for v in (group, case, uuid))
+        return self.series_runs.get(key)
+
+
+@dataclass(frozen=True)
 class LoadedRuns:
     """Everything read from a results folder.
 
@@ -54,6 +74,7 @@ class LoadedRuns:
     runs: pd.DataFrame
     warnings: tuple[str, ...] = ()
     samples: Mapping[SampleKey, tuple[float, ...]] = field(default_factory=dict)
+    history: History | None = None  # None: ``benchmarks`` and ``verify`` hold every saved row
 
     @property
     def empty(self) -> bool:

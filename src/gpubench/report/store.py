@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpubench.report.columns import BENCHMARK_COLUMNS, RUN_COLUMNS, VERIFY_COLUMNS
 from gpubench.report.load import (
+    History,
     LoadedRuns,
     SampleKey,
     benchmark_file_rows,
@@ -41,6 +42,7 @@ from gpubench.report.load import (
     verify_file_rows,
     verify_frame,
 )
+from gpubench.report.recent import Totals, last_runs, meta_of, read_meta, totals_of
 from gpubench.results import fsync_file, fsync_folder
 
 if TYPE_CHECKING:
@@ -52,6 +54,7 @@ LEDGER = "ledger.json"
 # comparisons already made (see gpubench.report.analysis.CompareCache), kept between reports
 COMPARISONS = "comparisons.json"
 TABLES = ("benchmarks", "verify", "runs")
+RECENT = "recent"  # each series' last runs (gpubench.report.recent), kept between reports
 # saved runs read per batch of an ingest (a cold fleet store: 20,000 files, ten batches of ~32,000 rows)
 INGEST_BATCH = 2000
 MAX_INGEST_WORKERS = 4  # processes reading batches at once (memory: about 300 MB each)
@@ -111,10 +114,34 @@ class ResultsStore:
 
     def sources(self) -> list[Path]:
         """The saved runs the store mirrors: ``benchmarks/**/*.json`` and ``verify/*.json``."""
-        bench_dir, verify_dir = self.results_dir / "benchmarks", self.results_dir / "verify"
-        found = sorted(bench_dir.rglob("*.json")) if bench_dir.is_dir() else []
-        found += sorted(verify_dir.glob("*.json")) if verify_dir.is_dir() else []
-        return found
+        return [self.results_dir / name for name in self._scan()]
+
+    def _scan(self) -> dict[str, tuple[int, int]]:
+        """Each saved run (its path relative to the results folder, as the ledger names it) -> (size,
+        modification time in ns), in path order. One ``os.scandir`` walk: a fleet has 20,000 files, and
+        globbing then stat-ing each as a Path took 0.5 s of every report."""
+        found: dict[str, tuple[int, int]] = {}
+
+        def walk(folder: Path, prefix: str, deep: bool) -> None:
+            try:
+                entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            except OSError:  # no such folder (yet), or unreadable: nothing saved there
+                return
+            for entry in entries:
+                name = f"{prefix}/{entry.name}"
+                try:
+                    # a folder so named is listed too (and named as unreadable), as glob did
+                    if entry.name.endswith(".json"):
+                        stat = entry.stat()
+                        found[name] = (stat.st_size, stat.st_mtime_ns)
+                    if deep and entry.is_dir():
+                        walk(Path(entry.path), name, deep)
+                except OSError:  # gone since the folder was listed: not a saved run now
+                    continue
+
+        walk(self.results_dir / "benchmarks", "benchmarks", True)
+        walk(self.results_dir / "verify", "verify", False)
+        return dict(sorted(found.items()))
 
     def ingest(self, progress: Callable[[int, int], None] | None = None, workers: int = 1) -> Ingested:
         """Read the files that are new or changed since the ledger saw them; the rest is not opened.
@@ -127,22 +154,19 @@ class ResultsStore:
         module, which a script without an ``if __name__ == "__main__":`` guard would run again. A changed or deleted file's part is removed, and the other files that shared it
         are read again. ``progress(done, total)`` is called after each batch."""
         known: dict[str, dict[str, Any]] = self._ledger["files"]
-        current = {str(p.relative_to(self.results_dir)): p for p in self.sources()}
-        stamps = {}
-        for name, path in current.items():
-            stat = path.stat()
-            stamps[name] = (stat.st_size, stat.st_mtime_ns)
+        stamps = self._scan()
         stale = {
-            n for n, e in known.items() if n not in current or (e.get("size"), e.get("mtime_ns")) != stamps[n]
+            n for n, e in known.items() if n not in stamps or (e.get("size"), e.get("mtime_ns")) != stamps[n]
         }
         dropped = {part for n in stale for part in known[n].get("parts") or []}
-        for name, entry in list(known.items()):
+        for name, entry in list(known.items()) if stale else ():
             if name in stale or dropped & set(entry.get("parts") or []):
                 self._remove_parts(entry)
                 del known[name]
         # oldest first: a batch then holds a few consecutive dates, so each date gets a few parts, not one
         # per batch (a fleet's files sorted by host would spread every batch over every date)
-        todo = sorted((name for name in current if name not in known), key=lambda n: (stamps[n][1], n))
+        todo = sorted((name for name in stamps if name not in known), key=lambda n: (stamps[n][1], n))
+        current = {name: self.results_dir / name for name in todo}
         warnings: list[str] = []
         runs = 0
         if stale and not todo:
@@ -159,7 +183,7 @@ class ResultsStore:
                 done += len(chunk)
                 if progress is not None:
                     progress(done, len(todo))
-        return Ingested(len(todo) + len(stale - set(current)), runs, tuple(warnings))
+        return Ingested(len(todo) + len(stale - set(stamps)), runs, tuple(warnings))
 
     def _ingest_in_processes(
         self,
@@ -171,31 +195,34 @@ class ResultsStore:
         count: int,
     ) -> int:
         """:meth:`_ingest_batch` of each batch in ``count`` worker processes (a cold fleet store: 20,000
-        files, 60 s of parsing in one process). Each worker writes its batch's parts and returns its ledger
-        entries; they join the ledger in batch order, written after each. Workers ignore Ctrl-C: this
-        process stops them (their unfinished parts are not in the ledger, so never read) and re-raises."""
+        files, 60 s of parsing in one process). Worker ``k`` reads batches ``k``, ``k + count``, … in
+        order, writes their parts and sends each batch's ledger entries down its own pipe; they join the
+        ledger in batch order, written after each. Workers ignore Ctrl-C: this process kills them (their
+        unfinished parts are not in the ledger, so never read) and re-raises. Not ``multiprocessing.Pool``:
+        its ``terminate()`` takes the task queue's lock, which an idle worker holds while it waits, and
+        joins three handler threads; one test run stalled there after an interrupt until it was killed
+        (900 s). Here nothing is shared but one pipe per worker, and stopping is kill and join."""
         import multiprocessing
 
         total, done, runs = sum(len(b) for b in batches), 0, 0
         # spawn, not fork: a fork of a process running Arrow's thread pools can deadlock
-        pool = multiprocessing.get_context("spawn").Pool(count, initializer=_worker_signals)
+        context = multiprocessing.get_context("spawn")
+        jobs = [(chunk, {n: paths[n] for n in chunk}, {n: stamps[n] for n in chunk}) for chunk in batches]
+        pipes, workers = [], []
         try:
-            pending = [
-                pool.apply_async(
-                    _ingest_worker,
-                    (
-                        self.results_dir,
-                        self.root,
-                        chunk,
-                        {n: paths[n] for n in chunk},
-                        {n: stamps[n] for n in chunk},
-                        self._ledger["columns"],
-                    ),
+            for k in range(count):
+                receive, send = context.Pipe(duplex=False)
+                worker = context.Process(
+                    target=_ingest_process,
+                    args=(send, self.results_dir, self.root, jobs[k::count], self._ledger["columns"]),
+                    daemon=True,
                 )
-                for chunk in batches
-            ]
-            for chunk, result in zip(batches, pending, strict=True):
-                entries, columns, notes, batch_runs = result.get()
+                worker.start()
+                send.close()  # the worker's end: a worker that dies leaves this pipe at end of file
+                pipes.append(receive)
+                workers.append(worker)
+            for index, chunk in enumerate(batches):
+                entries, columns, notes, batch_runs = _received(pipes[index % count], workers[index % count])
                 self._ledger["files"].update(entries)
                 for table, kinds in columns.items():
                     recorded = self._ledger["columns"].setdefault(table, {})
@@ -209,13 +236,13 @@ class ResultsStore:
                 done += len(chunk)
                 if progress is not None:
                     progress(done, total)
-        except BaseException:
-            pool.terminate()
-            raise
-        else:
-            pool.close()
-        finally:
-            pool.join()
+        finally:  # done, failed or interrupted: no worker outlives the ingest
+            for worker in workers:
+                if worker.is_alive():
+                    worker.kill()
+                worker.join()
+            for pipe in pipes:
+                pipe.close()
         return runs
 
     def _ingest_batch(
@@ -313,49 +340,117 @@ class ResultsStore:
         types: dict[str, str] = self._ledger["columns"].get(table, {})
         return pa.schema([pa.field(c, _arrow_type(k)) for c, k in types.items()])
 
-    def read(self, table: str, rounds: list[Any] | None = None) -> pd.DataFrame:
-        """One table of the store as pandas (partition columns left out), or an empty frame. With
-        ``rounds`` (a list), the raw-rounds column stays Arrow: it is appended there, not converted."""
-        import pandas as pd
+    def parts(self, table: str) -> list[str]:
+        """The parts of ``table`` the ledger lists (relative to the store): a part written by a report killed
+        before its ledger is not one of them, so never read."""
+        prefix = f"{table}/"
+        return sorted({p for e in self.files.values() for p in e.get("parts") or [] if p.startswith(prefix)})
+
+    def _arrow(self, table: str, paths: list[str] | None = None) -> pa.Table | None:
+        """The parts of ``table`` (or the files ``paths``, relative to the store) as one Arrow table with the
+        table's schema (a column a part lacks is null); None when there is nothing to read."""
         import pyarrow as pa
         import pyarrow.dataset as ds
 
         schema = self.schema(table)
-        # only the parts the ledger lists: a part written by a report killed before its ledger is ignored
-        root, prefix = str(self.root), f"{table}/"
-        parts = sorted(
-            {f"{root}/{p}" for e in self.files.values() for p in e.get("parts") or [] if p.startswith(prefix)}
-        )
-        if not parts or not len(schema):
-            empty: pd.DataFrame = pd.DataFrame(columns=schema.names)
-            return empty
+        chosen = self.parts(table) if paths is None else paths
+        if not chosen or not len(schema):
+            return None
         # the system allocator hands freed memory back: Arrow's default pool kept 170 MB more at the peak
         # of a fleet's read (320,000 rows)
-        pool = pa.system_memory_pool()
-        arrow = ds.dataset(parts, format="parquet", schema=schema).to_table(memory_pool=pool)
-        if rounds is not None and ROUNDS_COLUMN in arrow.column_names:
-            # turning 300,000 lists into Python objects is most of a read: the report needs few of them
-            rounds.append(arrow.column(ROUNDS_COLUMN))
-            arrow = arrow.drop_columns([ROUNDS_COLUMN])
-        # column by column, each freed once converted: the table and the frame are never both whole
-        frame: pd.DataFrame = arrow.to_pandas(self_destruct=True, split_blocks=True, memory_pool=pool)
-        return frame
+        files = [f"{self.root}/{p}" for p in chosen]
+        arrow: pa.Table = ds.dataset(files, format="parquet", schema=schema).to_table(
+            memory_pool=pa.system_memory_pool()
+        )
+        return arrow
+
+    def read(self, table: str, rounds: list[Any] | None = None) -> pd.DataFrame:
+        """One table of the store as pandas (partition columns left out), or an empty frame. With
+        ``rounds`` (a list), the raw-rounds column stays Arrow: it is appended there, not converted."""
+        return _frame(self._arrow(table), self.schema(table), rounds)
+
+    def recent(self, table: str, window: int | None) -> tuple[pa.Table | None, Totals]:
+        """The rows of each series' last ``window`` runs of ``table`` (see :mod:`gpubench.report.recent`;
+        every row when None: the table of runs, one small file instead of a part per batch and date) and
+        the totals over its whole history: from ``recent/<table>.parquet`` and the parts ingested since it
+        was written, or from every part when one it covers is gone; written back when it changed."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        parts = self.parts(table)
+        path = self.root / RECENT / f"{table}.parquet"
+        try:
+            kept = read_meta(pq.read_schema(path).metadata) if path.is_file() else None
+        except (OSError, ValueError, pa.ArrowException):
+            kept = None  # damaged: rebuilt below
+        old = self._arrow_file(table, path) if kept is not None and kept[0] == window else None
+        if old is not None and kept is not None and kept[1] == parts:
+            return old, kept[2]
+        whole: pa.Table | None
+        if old is not None and kept is not None and set(kept[1]) <= set(parts):
+            new = self._arrow(table, [p for p in parts if p not in set(kept[1])])
+            totals = kept[2].plus(totals_of(new, table)) if new is not None else kept[2]
+            whole = pa.concat_tables([old, new]) if new is not None else old
+        else:  # no kept table yet, another window, or a part it covers was replaced: every part
+            whole = self._arrow(table)
+            totals = totals_of(whole, table) if whole is not None else Totals(0, {}, {})
+        if whole is None:
+            return None, totals
+        window_rows = last_runs(whole, table, window)
+        del whole
+        if self.root.is_dir():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{path.name}.tmp")
+            pq.write_table(window_rows.replace_schema_metadata(meta_of(window, parts, totals)), temporary)
+            fsync_file(temporary)
+            os.replace(temporary, path)
+            fsync_folder(path.parent)
+        return window_rows, totals
+
+    def _arrow_file(self, table: str, path: Path) -> pa.Table | None:
+        """A kept table read with the store's current schema (columns added since are null)."""
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+
+        try:
+            arrow: pa.Table = ds.dataset([str(path)], format="parquet", schema=self.schema(table)).to_table()
+        except (OSError, ValueError, pa.ArrowException):
+            return None  # damaged or unreadable: the caller rebuilds it
+        return arrow
 
     def warnings(self) -> tuple[str, ...]:
         """Every skipped file or entry the ledger remembers, in source order."""
         return tuple(note for _, entry in sorted(self.files.items()) for note in entry.get("notes") or [])
 
-    def load(self, rounds_runs: int | None = None) -> LoadedRuns:
-        """The whole store as :class:`LoadedRuns` (the tables :func:`~gpubench.report.load.load_runs` makes).
+    def load(self, rounds_runs: int | None = None, window: int | None = None) -> LoadedRuns:
+        """The store as :class:`LoadedRuns` (the tables :func:`~gpubench.report.load.load_runs` makes).
 
         ``rounds_runs``: keep the raw rounds of the last that many runs of each benchmark on each GPU only
         (what a report compares: the latest run and its baseline window); None keeps every row's. A fleet's
         history has 320,000 rows of rounds, 180 MB as Python keys and Arrow lists, of which a report reads
-        a few thousand."""
+        a few thousand. ``window``: the benchmark and verification tables hold each series' last that many
+        runs only (:meth:`recent`; ``LoadedRuns.history`` counts the whole history; the table of runs stays
+        whole); None reads every row."""
         import pandas as pd
 
         arrow_rounds: list[Any] = []
-        bench = self.read("benchmarks", arrow_rounds)
+        history = None
+        if window is None:
+            bench = self.read("benchmarks", arrow_rounds)
+            verify_frame_ = self.read("verify")
+        else:
+            bench_rows, bench_totals = self.recent("benchmarks", window)
+            verify_rows, verify_totals = self.recent("verify", window)
+            bench = _frame(bench_rows, self.schema("benchmarks"), arrow_rounds)
+            verify_frame_ = _frame(verify_rows, self.schema("verify"), None)
+            history = History(
+                window=window,
+                store=str(self.root),
+                benchmark_rows=bench_totals.rows,
+                verify_rows=verify_totals.rows,
+                series_runs=bench_totals.series_runs,
+                gpu_runs={**verify_totals.gpu_runs, **bench_totals.gpu_runs},
+            )
         extra = sorted(c for c in bench.columns if c not in BENCHMARK_COLUMNS)
         bench = bench.reindex(columns=[*BENCHMARK_COLUMNS, *extra])
         bench = _sorted_by_column(
@@ -364,12 +459,15 @@ class ResultsStore:
         samples: Mapping[SampleKey, tuple[float, ...]] = {}
         if arrow_rounds:
             samples = _stored_rounds(bench, arrow_rounds[0], rounds_runs)
-        verify = _utc(self.read("verify").reindex(columns=list(VERIFY_COLUMNS)), ("started", "finished"))
-        runs = _utc(self.read("runs").reindex(columns=list(RUN_COLUMNS)), ("run_time",))
+        verify = _utc(verify_frame_.reindex(columns=list(VERIFY_COLUMNS)), ("started", "finished"))
+        run_rows = self.recent("runs", None)[0] if window is not None else self._arrow("runs")
+        runs = _utc(
+            _frame(run_rows, self.schema("runs"), None).reindex(columns=list(RUN_COLUMNS)), ("run_time",)
+        )
         runs = runs.sort_values(["run_time", "run_id"], kind="stable").reset_index(drop=True)
         verify["duration_s"] = pd.to_numeric(verify["duration_s"], errors="coerce")
         return LoadedRuns(
-            self.results_dir, bench.reset_index(drop=True), verify, runs, self.warnings(), samples
+            self.results_dir, bench.reset_index(drop=True), verify, runs, self.warnings(), samples, history
         )
 
     def comparisons(self) -> dict[str, dict[str, Any]]:
@@ -434,6 +532,41 @@ def _worker_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def _ingest_process(
+    pipe: Any,
+    results_dir: Path,
+    root: Path,
+    jobs: list[tuple[list[str], Mapping[str, Path], Mapping[str, tuple[int, int]]]],
+    columns: Mapping[str, Mapping[str, str]],
+) -> None:
+    """An ingest worker process: each of its batches in order, each result (or the error that stopped it)
+    sent down ``pipe``."""
+    import traceback
+
+    _worker_signals()
+    for names, paths, stamps in jobs:
+        try:
+            result = _ingest_worker(results_dir, root, names, paths, stamps, columns)
+        except Exception:
+            pipe.send(("error", traceback.format_exc()))
+            return
+        pipe.send(("ok", result))
+
+
+def _received(pipe: Any, worker: Any) -> tuple[dict[str, Any], dict[str, dict[str, str]], list[str], int]:
+    """The next batch's result from a worker's pipe; a RuntimeError naming what stopped the worker."""
+    try:
+        status, payload = pipe.recv()
+    except EOFError:
+        worker.join()
+        msg = f"an ingest worker process ended (exit code {worker.exitcode}) before sending its batch"
+        raise RuntimeError(msg) from None
+    if status != "ok":
+        raise RuntimeError(f"an ingest worker failed:\n{payload}")
+    result: tuple[dict[str, Any], dict[str, dict[str, str]], list[str], int] = payload
+    return result
+
+
 def _ingest_worker(
     results_dir: Path,
     root: Path,
@@ -456,6 +589,25 @@ def _ingest_worker(
 
 
 _KEY_SEP = "\x1f"  # joins a sample key's parts: a character no run id, group, case or UUID holds
+
+
+def _frame(arrow: pa.Table | None, schema: pa.Schema, rounds: list[Any] | None) -> pd.DataFrame:
+    """An Arrow table of the store as pandas, or an empty frame with the schema's columns. With ``rounds``
+    (a list), the raw-rounds column stays Arrow: it is appended there, not converted."""
+    import pandas as pd
+    import pyarrow as pa
+
+    if arrow is None:
+        empty: pd.DataFrame = pd.DataFrame(columns=schema.names)
+        return empty
+    if rounds is not None and ROUNDS_COLUMN in arrow.column_names:
+        # turning 300,000 lists into Python objects is most of a read: the report needs few of them
+        rounds.append(arrow.column(ROUNDS_COLUMN))
+        arrow = arrow.drop_columns([ROUNDS_COLUMN])
+    # column by column, each freed once converted: the table and the frame are never both whole
+    pool = pa.system_memory_pool()
+    frame: pd.DataFrame = arrow.to_pandas(self_destruct=True, split_blocks=True, memory_pool=pool)
+    return frame
 
 
 def _sorted_by_column(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
