@@ -232,3 +232,21 @@ def test_a_report_over_a_small_history_says_nothing_about_a_window(tmp_path: Pat
     report = build_report(results, ReportSection(plots=False), loaded=loaded)
     assert not any("last 21 runs" in line for line in report.summary)
     assert report.summary[1].startswith("6 benchmark run(s)")
+
+
+def test_a_store_that_cannot_be_written_is_still_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shared, read-only store: the kept rows cannot be written, the report's tables are the same."""
+    results = _fleet(tmp_path / "fleet")
+    store = ResultsStore(results)
+    store.ingest()
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(pq, "write_table", refused)
+    loaded = store.load(window=WINDOW)
+    _same_rows(loaded, store.load())
+    assert not (results / "store" / RECENT / "benchmarks.parquet").exists()
+    assert not list((results / "store" / RECENT).glob(".*.tmp"))

@@ -399,12 +399,17 @@ class ResultsStore:
         window_rows = last_runs(whole, table, window)
         del whole
         if self.root.is_dir():
-            path.parent.mkdir(parents=True, exist_ok=True)
             temporary = path.with_name(f".{path.name}.tmp")
-            pq.write_table(window_rows.replace_schema_metadata(meta_of(window, parts, totals)), temporary)
-            fsync_file(temporary)
-            os.replace(temporary, path)
-            fsync_folder(path.parent)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                pq.write_table(window_rows.replace_schema_metadata(meta_of(window, parts, totals)), temporary)
+                fsync_file(temporary)
+                os.replace(temporary, path)
+                fsync_folder(path.parent)
+            except OSError:
+                # a store this user may read but not write (shared, read-only): the report goes on, and
+                # the next one that may write keeps the rows
+                temporary.unlink(missing_ok=True)
         return window_rows, totals
 
     def _arrow_file(self, table: str, path: Path) -> pa.Table | None:
