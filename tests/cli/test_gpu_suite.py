@@ -206,12 +206,12 @@ def test_an_interrupted_proof_still_packs_what_ran(tmp_path: Path) -> None:
     process = subprocess.Popen([str(SUITE), "--proof"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, env=env, cwd=ROOT)
     try:
-        deadline = time.monotonic() + 120
-        log = out / "proof.log"
-        while time.monotonic() < deadline and "=== [verify-quick]" not in (log.read_text() if log.is_file() else ""):
-            time.sleep(0.2)
-        time.sleep(0.5)  # inside the step (a verification takes seconds), not between two steps
-        process.send_signal(signal.SIGTERM)  # like a runner that ran out of time
+        # inside the step, not between two steps: wait for the step's `gpubench verify` process, freeze it
+        # so it cannot finish first, stop the proof as a runner out of time would, then let it go on (it
+        # gets the proof's SIGTERM through `timeout`). Polled until seen, never a guess at how long it takes.
+        step = _frozen_child(process.pid, ("gpubench", "verify", "--level"), deadline_s=120)
+        process.send_signal(signal.SIGTERM)
+        step.resume()  # a stopped process cannot end (but by SIGKILL, which nothing sent yet)
         output, _ = process.communicate(timeout=120)
     finally:
         if process.poll() is None:
@@ -223,6 +223,27 @@ def test_an_interrupted_proof_still_packs_what_ran(tmp_path: Path) -> None:
     assert len(interrupted) == 1 and interrupted[0]["status"] == "failed"
     assert summary["exit_code"] == 1 and (out / "proof.tar.gz").is_file()
     assert not list(tmp_path.glob("gpubench-proof.*"))  # the work folder is removed
+
+
+def _frozen_child(pid: int, words: tuple[str, ...], deadline_s: float) -> Any:
+    """A descendant of ``pid`` whose command line holds every one of ``words`` (not the ``timeout`` that
+    runs it), polled for until one exists and suspended (SIGSTOP) while still running; a psutil.Process.
+    Fails the test after ``deadline_s``."""
+    import psutil
+
+    parent = psutil.Process(pid)
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        for child in parent.children(recursive=True):
+            try:
+                line = " ".join(child.cmdline())
+                if all(word in line for word in words) and not line.startswith("timeout "):
+                    child.suspend()
+                    return child
+            except psutil.Error:  # ended between the listing and the read or the stop: look again
+                continue
+        time.sleep(0.05)
+    pytest.fail(f"no process with {' '.join(words)} under the proof within {deadline_s:g} s")
 
 
 # --- the GPU node's pieces, with stand-ins ------------------------------------------------------------------
