@@ -11,9 +11,9 @@ import datetime as _dt
 import json
 import os
 import platform
+import secrets
 import socket
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -44,10 +44,24 @@ def safe_child(root: Path, *parts: str) -> Path:
     return target
 
 
+def temporary_file(folder: Path | str, name: str) -> tuple[int, str]:
+    """A new, empty file ``.<name>.<random>.tmp`` in ``folder`` (opened for writing: its descriptor and
+    path), to be written and renamed into place. Its mode is 0666 less the umask, as any file a program
+    makes: ``tempfile.mkstemp`` makes 0600, which left every saved run and report readable by its owner
+    alone (a results folder on shared storage, read by a monitoring job or the cluster admins)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        path = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(path, flags, 0o666), path
+        except FileExistsError:  # another writer's name, once in 2**48: draw again
+            continue
+
+
 def atomic_write_text(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary file and a rename (all or nothing)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temporary_file(path.parent, path.name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)

@@ -6,7 +6,6 @@ interrupt never leaves half a file and two runs finishing at once never share a 
 from __future__ import annotations
 
 import os
-import tempfile
 import types
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 from pytest_benchmark.utils import safe_dumps
 
 from gpubench import killpoints
-from gpubench.results import fsync_folder
+from gpubench.results import fsync_folder, temporary_file
 
 
 def make_atomic(session: Any) -> None:
@@ -34,7 +33,7 @@ def atomic_save(storage: Any, output_json: Any, save: str) -> None:
     folder = storage.get("x").parent
     data = safe_dumps(output_json, ensure_ascii=True, indent=4).encode()  # type: ignore[no-untyped-call]
     killpoints.reached("bench.save")
-    fd, tmp = tempfile.mkstemp(prefix=".saving-", suffix=".tmp", dir=folder)
+    fd, tmp = temporary_file(folder, "saving")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from gpubench.report.html import render_html
 from gpubench.report.markdown import render_markdown
 from gpubench.report.model import Report
-from gpubench.results import atomic_write_text, fsync_file, fsync_folder, safe_child
+from gpubench.results import atomic_write_text, fsync_file, fsync_folder, safe_child, temporary_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -120,7 +119,7 @@ def _csv_columns(table: pa.Table) -> pa.Table:
 def _atomic_to(path: Path, write: Any) -> Path:
     """``write(temporary path)``, then renamed to ``path``: an interrupt leaves the previous file, never half
     a new one, and no temporary file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temporary_file(path.parent, path.name)
     os.close(fd)
     try:
         write(tmp)
