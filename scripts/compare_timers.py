@@ -2,7 +2,7 @@
 
 For each operation and device, prints the median per-call time from each timer and its difference from
 the timer it is compared with like for like, and exits 1 when any differs by more than --tolerance (2% by
-default):
+default; with --verdict-only it says so and exits 0):
 
 - gpubench DeviceTimer (warm inputs) against torch.utils.benchmark.Timer.blocked_autorange (warm inputs);
 - on CUDA devices, triton.testing.do_bench (``return_mode="median"``; it zeroes a 256 MB buffer before
@@ -188,6 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--do-bench-warmup-ms", type=float, default=25, help="do_bench warmup, ms (triton's 25)")
     parser.add_argument("--do-bench-rep-ms", type=float, default=100, help="do_bench repetition time, ms (triton's 100)")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the results as JSON")
+    parser.add_argument(
+        "--verdict-only",
+        action="store_true",
+        help="print and record the verdict but exit 0 when the timers disagree (a shared CPU: the proof "
+        "checks the plumbing there, and a loaded machine must not fail it)",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -245,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {args.json}")
-    return 0 if agree else 1
+    return 0 if agree or args.verdict_only else 1
 
 
 if __name__ == "__main__":

@@ -372,6 +372,23 @@ def test_timers_compare_do_bench_with_the_flushed_device_timer(monkeypatch: pyte
     assert error is not None and "no C compiler" in error and timers.DO_BENCH not in medians
 
 
+def test_timers_that_disagree_exit_1_unless_only_the_verdict_is_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    timers = _script_module("scripts/compare_timers.py", "proof_compare_timers_verdict")
+
+    def twice_as_slow(op: Any, device: str, *args: Any) -> tuple[dict[str, tuple[float, str]], None]:
+        return {timers.DEVICE_TIMER: (2e-3, "perf_counter"), timers.TORCH_TIMER: (1e-3, "blocked_autorange")}, None
+
+    monkeypatch.setattr(timers, "measure", twice_as_slow)
+    common = ["--devices", "cpu", "--tolerance", "0.5", "--add-numel", "64", "--matmul-n", "4"]
+    assert timers.main([*common, "--json", str(tmp_path / "gate.json")]) == 1
+    assert timers.main([*common, "--json", str(tmp_path / "told.json"), "--verdict-only"]) == 0
+    told = json.loads((tmp_path / "told.json").read_text(encoding="utf-8"))
+    assert told["agree"] is False and told["worst_diff_pct"] == pytest.approx(100.0)
+    assert capsys.readouterr().out.count("timers DISAGREE within 50%") == 2
+
+
 def test_pack_leaves_out_pictures_before_data(tmp_path: Path) -> None:
     pack = _script_module("scripts/proof/pack.py", "proof_pack")
     work = tmp_path / "work"
