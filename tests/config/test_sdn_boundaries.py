@@ -1,12 +1,21 @@
 """Typed-table cells at the edges of their column types: every integer type at min-1, min, max, max+1,
-floats at and beyond ±max (f32's check is on the magnitude: -1e39 is refused like 1e39)."""
+floats at and beyond ±max (f32's check is on the magnitude: -1e39 is refused like 1e39).
+
+Further down: where one value ends and the next starts (cells, items, type and field lists, blanks that are not
+spaces or tabs), and nesting at exactly the depth limit and one past it, each read by both readings (the quick
+one of ``loads`` and the exact one behind locations and errors).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from gpubench.config.sdn import SdnError, loads
-from gpubench.config.sdn.values import INT_RANGES
+from gpubench.config.sdn import Location, SdnError, loads, parse
+from gpubench.config.sdn.inline import Cell, Inline
+from gpubench.config.sdn.parser import Parser
+from gpubench.config.sdn.values import INT_RANGES, MAX_DEPTH, Path
 
 F32_MAX = 3.4028234663852886e38
 
@@ -260,3 +269,158 @@ def test_a_line_left_of_an_indented_top_level_names_the_top_level_s_column() -> 
     assert "indentation (0 spaces) matches no open block" in str(error)
     assert "the top level starts at column 3 (its first line is indented)" in str(error)
     assert "column )" not in str(error)  # the list of open blocks is empty here
+
+
+# -- values the exact reading gives too: cells and headers at their edges -----------------------------------
+
+
+def _both_readings(text: str) -> object:
+    """The value of ``text``: the quick reading's (``loads``), checked against the exact reading's."""
+    value = loads(text)
+    assert Parser(text, "<string>").document() == value
+    return value
+
+
+@pytest.mark.parametrize(("text", "row"), [
+    # a named-table cell runs to the comma: brackets inside a word are part of it
+    ("t |a, b|\n  X[1], 2\n", {"a": "X[1]", "b": 2}),
+    ("t |a|\n  aX\n", {"a": "aX"}),
+    ("t |a, b|\n  x\u00a0, y\n", {"a": "x\u00a0", "b": "y"}),  # only spaces and tabs are blanks
+    ("t |a, b| x|y, 2\n", {"a": "x|y", "b": 2}),  # the first '|' after the name ends the field list
+    ("t |a| X1\n", {"a": "X1"}),
+    ("t |a|\u00a0x\n", {"a": "\u00a0x"}),
+])
+def test_named_table_cells(text: str, row: dict[str, object]) -> None:
+    assert list(_both_readings(text)["t"]) == [row]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("text", "row"), [
+    ("t: table{str, str}\n  a , b\n", ("a", "b")),
+    ("t: table{str, str}\n  x\u00a0, y\n", ("x\u00a0", "y")),
+    ("t: table{str}\n  aX\n", ("aX",)),
+    ("t: table{str}\n  a)b\n", ("a)b",)),  # without parentheses a row runs to the end of the line
+    ("t: table{f64}\n  1_000.5\n", (1000.5,)),
+    ('t: table{str, str} = [("{", "}")]\n', ("{", "}")),  # the type list ends at the first '}'
+    ("t: table{i32}= [(1)]\n", (1,)),
+    ("t: table{i32} =[(1)]\n", (1,)),
+])
+def test_typed_table_cells(text: str, row: tuple[object, ...]) -> None:
+    assert list(_both_readings(text)["t"]) == [row]  # type: ignore[index]
+
+
+def test_a_typed_row_skips_leading_blanks_and_marks_quoted_cells() -> None:
+    cursor = Inline(_Marks(), '  (1, "a")', 1, 1)
+    assert cursor.typed_row() == [Cell("1", 3, False), Cell("a", 6, True)]
+
+
+class _Marks:
+    source = "<string>"
+
+    def __init__(self) -> None:
+        self.locations: dict[Path, Location] = {}
+        self.key_locations: dict[Path, Location] = {}
+
+    def error(self, message: str, line: int, column: int, hint: str | None = None) -> SdnError:
+        return SdnError(message, self.source, line, column, hint)
+
+
+def test_values_inside_named_table_cells_are_located_under_the_field_name() -> None:
+    doc = parse("t |a, b|\n  [1, 2], {c: 3}\n")
+    assert doc.locations[("t", 0, "a", 1)] == Location("<string>", 2, 7)
+    assert doc.locations[("t", 0, "b", "c")] == Location("<string>", 2, 15)
+    assert doc.key_locations[("t", 0, "b", "c")] == Location("<string>", 2, 12)
+
+
+def _nested(levels: int, last: str) -> str:
+    """``last`` as the value of a key ``levels`` blocks deep (``levels`` lines of ``kN:``, one more blank each)."""
+    return "".join(" " * i + f"k{i}:\n" for i in range(levels)) + " " * levels + last
+
+
+@pytest.mark.parametrize("table", ["t |a|\n{pad}  1\n", "t |a| 1\n", "t: table{{i32}}\n{pad}  1\n",
+                                   "t: table{{i32}} = [(1)]\n"])
+def test_a_table_may_sit_98_blocks_deep(table: str) -> None:
+    # a table's rows are two levels below it, and a cell one more: 98 + 2 is MAX_DEPTH
+    assert MAX_DEPTH == 100
+    value = _both_readings(_nested(98, table.format(pad=" " * 98)))
+    for i in range(98):
+        value = value[f"k{i}"]  # type: ignore[index]
+    assert value["t"][0] in ({"a": 1}, (1,))  # type: ignore[index]
+    with pytest.raises(SdnError) as deeper:
+        loads(_nested(99, table.format(pad=" " * 99)))
+    column = 100 if "|" in table else 103  # a named table's key, a typed table's `table{`
+    assert str(deeper.value) == f"<string>:100:{column}: nesting is deeper than 100 levels\n  hint: flatten the structure"
+
+
+def test_a_container_cell_counts_one_level_below_its_row() -> None:
+    # top level: a cell's outermost bracket is at depth 3, so 98 brackets fit
+    assert _both_readings("t |a|\n  " + "[" * 98 + "]" * 98 + "\n")
+    with pytest.raises(SdnError) as deeper:
+        loads("t |a|\n  " + "[" * 99 + "]" * 99 + "\n")
+    assert (deeper.value.message, deeper.value.line, deeper.value.column) == ("nesting is deeper than 100 levels", 2, 101)
+    # 97 blocks deep, a cell may hold scalars only; the quick reading must not take `[1]` either
+    assert _both_readings(_nested(97, "t |a|\n" + " " * 97 + "  1\n"))
+    with pytest.raises(SdnError) as deep_cell:
+        loads(_nested(97, "t |a|\n" + " " * 97 + "  [1]\n"))
+    assert (deep_cell.value.line, deep_cell.value.column) == (99, 101)  # at the 1, which would be at depth 101
+
+
+@pytest.mark.parametrize(("text", "items"), [
+    ("k:\n  x\n  -\n", ["x", "-"]),  # a lone `-` is a null item only in a block of `- ` items
+    ("k:\n  - a\n  -\n  - b\n", ["a", None, "b"]),
+    ("k:\n  - \u00a0x\n", ["\u00a0x"]),
+    ("k:\n  - Xy\n", ["Xy"]),
+])
+def test_array_block_items(text: str, items: list[object]) -> None:
+    assert _both_readings(text) == {"k": items}
+
+
+def test_array_block_items_are_located_after_their_dash() -> None:
+    doc = parse("k:\n  -\n  - a: 1\n    b: 2\n")
+    assert doc.locations[("k", 0)] == Location("<string>", 2, 4)
+    assert doc.locations[("k", 1)] == Location("<string>", 3, 5)
+    assert doc.key_locations[("k", 1, "a")] == Location("<string>", 3, 5)
+    assert doc.key_locations[("k", 1, "b")] == Location("<string>", 4, 5)
+    assert doc.locations[("k", 1, "b")] == Location("<string>", 4, 8)
+
+
+@pytest.mark.parametrize(("make", "deepest", "error"), [
+    (lambda n: "a: " + "[" * n + "]" * n + "\n", 100, "1:104"),  # the value of a top-level key is at depth 1
+    (lambda n: "a = " + "[" * n + "]" * n + "\n", 100, "1:105"),
+    (lambda n: "a = " + "{k: " * n + "1" + "}" * n + "\n", 99, "1:405"),
+    (lambda n: "k:\n  - " + "[" * n + "]" * n + "\n", 99, "2:104"),
+    (lambda n: "k:\n  x\n  " + "[" * n + "]" * n + "\n", 99, "3:102"),
+    (lambda n: "k:\n  - a: " + "[" * n + "]" * n + "\n", 98, "2:106"),  # the item's dict is one level more
+])
+def test_inline_values_nest_up_to_the_limit(make: Callable[[int], str], deepest: int, error: str) -> None:
+    assert _both_readings(make(deepest))
+    with pytest.raises(SdnError) as deeper:
+        loads(make(deepest + 1))
+    assert str(deeper.value) == f"<string>:{error}: nesting is deeper than 100 levels\n  hint: flatten the structure"
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("a: \u00a0x\n", "\u00a0x"),
+    ("a: Xy\n", "Xy"),
+    ("a: X,y\n", "X,y"),  # a bare value runs to the end of its line, punctuation and all
+    ("a: x\u00a0\n", "x\u00a0"),  # only spaces and tabs end a line's content
+    ("a: 1 # x # y\n", 1),  # the first # outside quotes starts the comment
+    ('a: "\\u1234"\n', "\u1234"),
+    ("a: " + "1" * 4000 + "\n", int("1" * 4000)),  # the longest integer read
+    ("a: " + "1" * 3999 + "_1\n", int("1" * 4000)),  # underscores do not count as digits
+])
+def test_statement_values(text: str, value: object) -> None:
+    assert _both_readings(text) == {"a": value}
+
+
+@pytest.mark.parametrize(("text", "items"), [
+    ("a = [x\u00a0]\n", ["x\u00a0"]),
+    ("a = [x , y]\n", ["x", "y"]),
+    ("a = [aX]\n", ["aX"]),
+    ("a = [X]\n", ["X"]),
+])
+def test_inline_array_items(text: str, items: list[object]) -> None:
+    assert _both_readings(text) == {"a": items}
+
+
+def test_a_bare_named_table_cell_may_end_in_a_bracket() -> None:
+    assert list(_both_readings("t |a|\n  Xa]\n")["t"]) == [{"a": "Xa]"}]  # type: ignore[index]

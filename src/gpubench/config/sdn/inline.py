@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 from gpubench.config.sdn.errors import Location, SdnError
-from gpubench.config.sdn.lexer import KEY_RE, Line
+from gpubench.config.sdn.lexer import KEY_RE, Line, unterminated_string
 from gpubench.config.sdn.values import MAX_DEPTH, Path, classify
 
 _BLANKS_RE = re.compile(r"[ \t]*")
@@ -176,21 +176,13 @@ class Inline:
             parts.append(match.group())
             pos = match.end()
             if pos >= len(text):
-                raise self.error(
-                    "unterminated quoted string",
-                    start,
-                    'close it with " on the same line; write \\" for a quote inside the string',
-                )
+                raise self.open_string(start)
             if text[pos] == '"':
                 self.pos = pos + 1
                 return "".join(parts)
             # A backslash: the character after it says which escape.
             if pos + 1 >= len(text):
-                raise self.error(
-                    "unterminated quoted string (the final backslash escapes the closing quote)",
-                    start,
-                    r"write \\ for a backslash at the end of a string",
-                )
+                raise self.open_string(start)
             code = text[pos + 1]
             if code in _ESCAPES:
                 parts.append(_ESCAPES[code])
@@ -200,6 +192,11 @@ class Inline:
                 pos += 6
             else:
                 raise self.error(f"unknown escape \\{code} in quoted string", pos, _ESCAPE_HINT)
+
+    def open_string(self, start: int) -> SdnError:
+        """The error for the quoted string at ``start`` that the text ends in (as the lexer words it)."""
+        message, hint = unterminated_string(self.text[start:])
+        return self.error(message, start, hint)
 
     def close_or_comma(self, opener: str, open_pos: int) -> bool:
         """After an element: True if the container closed, False if a comma (or a line break) follows."""

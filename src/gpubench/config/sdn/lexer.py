@@ -89,14 +89,25 @@ def _code(body: str, source: str, number: int, indent: int) -> str:
         )
     end = _CODE_RE.match(body).end()  # type: ignore[union-attr]  # the pattern matches the empty string
     if end < len(body) and body[end] == '"':
-        raise SdnError(
-            "unterminated quoted string",
-            source,
-            number,
-            indent + end + 1,
-            'close it with " on the same line; write \\" for a quote inside the string',
-        )
+        message, hint = unterminated_string(body[end:])
+        raise SdnError(message, source, number, indent + end + 1, hint)
     return body[:end]
+
+
+def unterminated_string(opened: str) -> tuple[str, str]:
+    """The message and hint for a quoted string that is never closed; ``opened`` runs from its quote to the end.
+
+    A string whose last character is a quote after an odd number of backslashes (``"C:\\dir\\"``) was meant to
+    end there: its final backslash escapes the closing quote.
+    """
+    text = opened.rstrip(" \t")
+    inner = text[:-1]
+    if text.endswith('"') and (len(inner) - len(inner.rstrip("\\"))) % 2 == 1:
+        return (
+            "unterminated quoted string (the final backslash escapes the closing quote)",
+            r"write \\ for a backslash at the end of a string",
+        )
+    return "unterminated quoted string", 'close it with " on the same line; write \\" for a quote inside the string'
 
 
 _FOREIGN_BOMS = (
