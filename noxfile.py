@@ -181,6 +181,13 @@ MUTATION_GROUPS: dict[str, dict[str, tuple[str, ...]]] = {
         "tests": ("tests/config/test_sdn*.py",),
     },
 }
+# mutmut waits (tests' time in its stats run + timeout_constant) x timeout_multiplier (15 and 1 by default) of
+# wall time before it calls a mutant hung. The SDN group's stats run times its Hypothesis properties at full
+# size, 10-37 s a function, while a mutant's run needs 1-5 s (tests/config/conftest.py shrinks them there): at
+# the default, each mutant that loops forever (`pos -= 1` in a scanner) held the one worker for 3-9 minutes.
+MUTATION_TIMEOUTS: dict[str, dict[str, float]] = {
+    "sdn": {"timeout_multiplier": 1.5, "timeout_constant": 10.0},  # 15-70 s; a surviving run takes 1-5 s
+}
 MUTATION_GOAL = 0.90  # of the mutants of each group, killed
 MUTANTS_DIR = ROOT / "build" / "mutants"
 
@@ -213,6 +220,7 @@ def _group_dir(group: str, spec: dict[str, tuple[str, ...]]) -> Path:
         "only_mutate": list(spec["modules"]),
         "pytest_add_cli_args_test_selection": tests,
         "use_git_change_detection": False,
+        **MUTATION_TIMEOUTS.get(group, {}),
     }
     lines = ["# written by noxfile.py (nox -s mutants) for one mutation group; do not edit"]
     for table, values in (("tool.pytest.ini_options", project["tool"]["pytest"]["ini_options"]),
