@@ -83,8 +83,11 @@ def tests(session: nox.Session) -> None:
     order = [f"--randomly-seed={CI_TEST_ORDER_SEED}"]
     session.run(python, "-m", "pytest", junit, *order, *session.posargs, env=env, external=True)
     if not session.posargs:
+        # each case once, results to a temporary folder: even disabled, the benchmark run makes
+        # <results>/benchmarks/, which with the user's GPUBENCH_RESULTS_DIR exported would land outside the test run
+        bench_env = {**env, "GPUBENCH_RESULTS_DIR": tempfile.mkdtemp(prefix="gpubench-bench-")}
         session.run(
-            python, "-m", "pytest", "bench", "--benchmark-disable", "-q", env=env, external=True
+            python, "-m", "pytest", "bench", "--benchmark-disable", "-q", env=bench_env, external=True
         )
         # the thin check files over the library, on the device every machine has (GPU checks skip, saying why)
         # (their verification results go to a temporary folder: the test run leaves nothing in the checkout)
