@@ -415,6 +415,28 @@ def test_a_long_history_keeps_every_run_the_spread_and_the_baseline_read() -> No
     assert wide["previous_median_s"] == window[12]
 
 
+def test_a_windowed_read_counts_the_runs_its_history_holds_and_decides_as_the_whole_one() -> None:
+    """gpubench report reads each series' last 21 runs from the store; LoadedRuns.history counts them all."""
+    from gpubench.report.load import History
+
+    medians = [1.0 + 0.01 * ((7 * i) % 13) for i in range(39)] + [1.2]  # 40 runs
+    whole = frame([row(i, m) for i, m in enumerate(medians)])
+    last = whole.iloc[-21:]
+    counts = {("g", "c", "GPU-0"): 40, ("g", "other", "GPU-0"): 3}
+    history = History(21, "store", 40, 0, counts, {"GPU-0": 40})
+    (full,) = trend_table(whole, 5.0).to_dict("records")
+    (windowed,) = trend_table(last, 5.0, history=history).to_dict("records")
+    (uncounted,) = trend_table(last, 5.0).to_dict("records")
+    assert windowed["runs"] == full["runs"] == 40 and uncounted["runs"] == 21
+    assert windowed["history"] == full["history"] == trend_cell(medians)  # "(40 runs)"
+    for column in ("previous_run", "previous_median_s", "latest_median_s", "change_pct", "verdict", "regression"):
+        assert windowed[column] == full[column], column
+    # a count below what the frame holds (a series the history missed) never lowers it
+    few = History(21, "store", 40, 0, {("g", "c", "GPU-0"): 5}, {})
+    assert trend_table(last, 5.0, history=few).iloc[0]["runs"] == 21
+    assert history.series("g", "c", "GPU-0") == 40 and history.series("g", float("nan"), "GPU-0") is None
+
+
 def test_missed_targets_take_a_run_without_a_time_as_the_oldest() -> None:
     rows = [row(1, 1.0, targets="{...}", targets_missed=1), row(2, 1.0, run_time=pd.NaT, targets="{...}",
                                                                  targets_missed=5)]
