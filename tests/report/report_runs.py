@@ -16,16 +16,19 @@ from gpubench.config import ReportSection
 RUNS = Path(__file__).parents[1] / "data" / "runs"
 
 
-def _fixture_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gpubench_report_fixtures", RUNS / "make_runs.py")
+def load_script(path: Path, name: str) -> ModuleType:
+    """A script that is not a package module (tests/data/runs/make_runs.py, scripts/fleet.py) as a module."""
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(spec.name, module)
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
 
-fx = _fixture_module()
+fx = load_script(RUNS / "make_runs.py", "gpubench_report_fixtures")
+# fleet-shaped saved runs: FLEET.main(["generate", OUT, "--hosts", …])
+FLEET = load_script(RUNS.parents[2] / "scripts" / "fleet.py", "gpubench_fleet_script")
 NO_PLOTS = ReportSection(plots=False)
 
 

@@ -3,14 +3,12 @@ saved runs written by ``scripts/fleet.py`` (seeded synthetic rounds, gpubench's 
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from report_runs import FLEET
 
 from gpubench.config import ReportSection
 from gpubench.report.build import build_report, noise_rule
@@ -18,20 +16,9 @@ from gpubench.report.command import false_discovery_rate
 from gpubench.report.compare import Comparison
 from gpubench.report.fdr import bh_adjusted, bh_cutoff, bh_reject
 
-ROOT = Path(__file__).resolve().parents[2]
 QUIET = ReportSection(plots=False)
 
 
-def _fleet_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gpubench_fleet_script", ROOT / "scripts" / "fleet.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-FLEET = _fleet_script()
 
 
 def _fleet(out: Path, *options: str) -> Path:

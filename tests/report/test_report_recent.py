@@ -4,18 +4,16 @@ ingested since, rebuilt after a saved run changed, or found damaged; the counts 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from report_runs import FLEET
 
 from gpubench.cli.app import main
 from gpubench.config import ReportSection
@@ -24,23 +22,8 @@ from gpubench.report.load import LoadedRuns
 from gpubench.report.recent import Totals, last_runs, meta_of, read_meta, totals_of
 from gpubench.report.store import RECENT, ResultsStore
 
-ROOT = Path(__file__).resolve().parents[2]
 WINDOW = 3
 KEY = ["run_id", "group", "case", "gpu_uuid"]
-
-
-def _fleet_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "gpubench_fleet_script_recent", ROOT / "scripts" / "fleet.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-FLEET = _fleet_script()
 
 
 def _fleet(out: Path, days: int = 8) -> Path:

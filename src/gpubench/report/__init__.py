@@ -1,7 +1,8 @@
 """Per-GPU reports from saved runs (``gpubench report``, ``nox -s report``). Each module imports only
 those listed before it: ``columns`` (the tidy table's columns) and ``traces`` (telemetry summaries and
 trace CSVs) → ``load`` (every saved run into one tidy pandas table; damaged files skipped with a
-warning) → ``recent`` (each series' last runs and the whole history's counts, kept beside the store) → ``store``
+warning) → ``recent`` (each series' last runs and the whole history's counts, kept beside the store) → ``frames``
+(the store's Arrow tables as pandas, raw rounds kept lazily) → ``store``
 (the incremental Parquet results store: each saved run ingested once) → ``text``
 (values as text) → ``compare``, ``spread`` and ``fdr`` (the noise-aware, run-to-run and false-discovery
 rules) → ``analysis`` (ratios, trends, regression and outlier flags) → ``model`` (the report's

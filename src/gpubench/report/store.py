@@ -1,4 +1,5 @@
-"""The incremental results store: every saved run ingested once into a Parquet dataset, read back whole.
+"""The incremental results store: every saved run ingested once into a Parquet dataset, read back whole or
+as each series' last runs.
 
 pytest-benchmark's JSON files (``benchmarks/**/*.json``, distributed runs merged there too) and gpubench's
 verification results (``verify/*.json``) stay the source of truth; the store is a cache of what
@@ -7,31 +8,39 @@ cold rebuild. Layout (``<results>/store/`` by default; schema and an example que
 
     store/ledger.json                                         which files were ingested (size, mtime), which
                                                               were damaged and why, the columns and their types
-    store/benchmarks/run_date=2026-11-01/run_host=node03/<key>.parquet   one row per benchmark per GPU
-    store/verify/run_date=.../run_host=.../<key>.parquet                 one row per verification check
-    store/runs/run_date=.../run_host=.../<key>.parquet                   one row per saved run
+    store/benchmarks/run_date=2026-11-01/<key>-benchmarks.parquet   one row per benchmark per GPU
+    store/verify/run_date=.../<key>-verify.parquet                  one row per verification check
+    store/runs/run_date=.../<key>-<kind>.parquet                    one row per saved run
+    store/recent/<table>.parquet                                    each series' last runs (report.recent)
 
-Plain Parquet with hive partitioning (``run_date``, ``run_host``: named apart from the data's own ``host``,
-which a run merged from several hosts varies), so Spark, Trino or BigQuery read the folders unchanged.
-``<key>`` is a hash of the source file's path: ingesting a file again replaces its part, and a file whose
-size or modification time is unchanged is not read at all. A damaged file is named once (the ingest's
+Plain Parquet with hive partitioning by ``run_date`` (host is a column: docs/store.md says why), so Spark,
+Trino or BigQuery read the folders unchanged. Reading it back into pandas: :mod:`gpubench.report.frames`.
+``<key>`` is a hash of the batch's file names: a changed file's part is removed and the batch's other files
+read again, and a file whose size or modification time is unchanged is not read at all. A damaged file is named once (the ingest's
 warnings) and remembered in the ledger as damaged, so later reports list it without re-reading it or
 warning again. Files are written to a temporary name and renamed; the ledger last.
+
+Over 600 lines on purpose: the ledger, the parts and the kept last runs are one consistency unit (what
+the ledger lists is what is read; a replaced part invalidates the kept rows; workers' parts join the
+ledger in batch order), so they stay one class. What is not bookkeeping lives apart: the window arithmetic
+in :mod:`gpubench.report.recent`, the conversion to pandas in :mod:`gpubench.report.frames`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
 import os
 import signal
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gpubench.report.columns import BENCHMARK_COLUMNS, RUN_COLUMNS, VERIFY_COLUMNS
+from gpubench.report.frames import ROUNDS_COLUMN, sorted_by_column, stored_rounds, to_frame, utc
 from gpubench.report.load import (
     History,
     LoadedRuns,
@@ -58,9 +67,6 @@ RECENT = "recent"  # each series' last runs (gpubench.report.recent), kept betwe
 # saved runs read per batch of an ingest (a cold fleet store: 20,000 files, ten batches of ~32,000 rows)
 INGEST_BATCH = 2000
 MAX_INGEST_WORKERS = 4  # processes reading batches at once (memory: about 300 MB each)
-# the raw rounds of a row (seconds per call), as pytest-benchmark's stats.data keeps them
-ROUNDS_COLUMN = "rounds_s"
-PARTITIONS = ("run_date", "run_host")
 _TIME_COLUMNS = {"run_time", "started", "finished"}
 
 
@@ -294,16 +300,8 @@ class ResultsStore:
                     self._ledger["files"][name].setdefault("parts", []).append(part)
 
     def _write_part(self, table: str, frame: pd.DataFrame, date: str, key: str) -> str:
-        import pyarrow.parquet as pq
-
-        arrow = self._arrow_table(table, frame)
-        folder = self.root / table / f"run_date={date}"
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{key}.parquet"
-        temporary = folder / f".{key}.parquet.tmp"
-        pq.write_table(arrow, temporary)
-        fsync_file(temporary)
-        os.replace(temporary, target)
+        target = self.root / table / f"run_date={date}" / f"{key}.parquet"
+        _write_parquet(self._arrow_table(table, frame), target)
         return str(target.relative_to(self.root))
 
     def _arrow_table(self, table: str, frame: pd.DataFrame) -> pa.Table:
@@ -367,7 +365,7 @@ class ResultsStore:
     def read(self, table: str, rounds: list[Any] | None = None) -> pd.DataFrame:
         """One table of the store as pandas (partition columns left out), or an empty frame. With
         ``rounds`` (a list), the raw-rounds column stays Arrow: it is appended there, not converted."""
-        return _frame(self._arrow(table), self.schema(table), rounds)
+        return to_frame(self._arrow(table), self.schema(table), rounds)
 
     def recent(self, table: str, window: int | None) -> tuple[pa.Table | None, Totals]:
         """The rows of each series' last ``window`` runs of ``table`` (see :mod:`gpubench.report.recent`;
@@ -398,18 +396,12 @@ class ResultsStore:
             return None, totals
         window_rows = last_runs(whole, table, window)
         del whole
+        # a store this user may read but not write (shared, read-only): the report goes on, and the next
+        # one that may write keeps the rows
         if self.root.is_dir():
-            temporary = path.with_name(f".{path.name}.tmp")
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                pq.write_table(window_rows.replace_schema_metadata(meta_of(window, parts, totals)), temporary)
-                fsync_file(temporary)
-                os.replace(temporary, path)
+            with contextlib.suppress(OSError):
+                _write_parquet(window_rows.replace_schema_metadata(meta_of(window, parts, totals)), path)
                 fsync_folder(path.parent)
-            except OSError:
-                # a store this user may read but not write (shared, read-only): the report goes on, and
-                # the next one that may write keeps the rows
-                temporary.unlink(missing_ok=True)
         return window_rows, totals
 
     def _arrow_file(self, table: str, path: Path) -> pa.Table | None:
@@ -442,12 +434,12 @@ class ResultsStore:
         history = None
         if window is None:
             bench = self.read("benchmarks", arrow_rounds)
-            verify_frame_ = self.read("verify")
+            checks = self.read("verify")
         else:
             bench_rows, bench_totals = self.recent("benchmarks", window)
             verify_rows, verify_totals = self.recent("verify", window)
-            bench = _frame(bench_rows, self.schema("benchmarks"), arrow_rounds)
-            verify_frame_ = _frame(verify_rows, self.schema("verify"), None)
+            bench = to_frame(bench_rows, self.schema("benchmarks"), arrow_rounds)
+            checks = to_frame(verify_rows, self.schema("verify"), None)
             history = History(
                 window=window,
                 store=str(self.root),
@@ -458,16 +450,14 @@ class ResultsStore:
             )
         extra = sorted(c for c in bench.columns if c not in BENCHMARK_COLUMNS)
         bench = bench.reindex(columns=[*BENCHMARK_COLUMNS, *extra])
-        bench = _sorted_by_column(
-            _utc(bench, ("run_time",)), ["run_time", "run_id", "group", "case", "device"]
-        )
+        bench = sorted_by_column(utc(bench, ("run_time",)), ["run_time", "run_id", "group", "case", "device"])
         samples: Mapping[SampleKey, tuple[float, ...]] = {}
         if arrow_rounds:
-            samples = _stored_rounds(bench, arrow_rounds[0], rounds_runs)
-        verify = _utc(verify_frame_.reindex(columns=list(VERIFY_COLUMNS)), ("started", "finished"))
+            samples = stored_rounds(bench, arrow_rounds[0], rounds_runs)
+        verify = utc(checks.reindex(columns=list(VERIFY_COLUMNS)), ("started", "finished"))
         run_rows = self.recent("runs", None)[0] if window is not None else self._arrow("runs")
-        runs = _utc(
-            _frame(run_rows, self.schema("runs"), None).reindex(columns=list(RUN_COLUMNS)), ("run_time",)
+        runs = utc(
+            to_frame(run_rows, self.schema("runs"), None).reindex(columns=list(RUN_COLUMNS)), ("run_time",)
         )
         runs = runs.sort_values(["run_time", "run_id"], kind="stable").reset_index(drop=True)
         verify["duration_s"] = pd.to_numeric(verify["duration_s"], errors="coerce")
@@ -486,39 +476,6 @@ class ResultsStore:
     def keep_comparisons(self, entries: Mapping[str, Mapping[str, Any]]) -> None:
         if self.root.is_dir():
             _atomic_write(self.root / COMPARISONS, json.dumps(entries).encode())
-
-
-class StoredRounds(Mapping[SampleKey, tuple[float, ...]]):
-    """The raw rounds of the store's rows, by :data:`~gpubench.report.load.SampleKey`, converted from
-    Arrow only when asked for (a report compares a few thousand of several hundred thousand rows); a key
-    held by two rows (a case run twice in one run) has their rounds joined, as
-    :func:`~gpubench.report.load.load_runs` does. ``keys``: each row's key joined by :data:`_KEY_SEP`."""
-
-    def __init__(self, keys: list[str], column: Any) -> None:
-        import numpy as np
-        import pyarrow.compute as pc
-
-        lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy(zero_copy_only=False)
-        rows = np.flatnonzero(lengths > 0).tolist()
-        names = [keys[row] for row in rows]
-        first = dict(zip(names, rows, strict=True))
-        self._rows: dict[str, list[int]] = {}
-        if len(first) == len(names):
-            self._rows = {name: [row] for name, row in first.items()}
-        else:  # some key held by two rows: group them in row order
-            for name, row in zip(names, rows, strict=True):
-                self._rows.setdefault(name, []).append(row)
-        self._column = column
-
-    def __getitem__(self, key: SampleKey) -> tuple[float, ...]:
-        rows = self._rows[_KEY_SEP.join(str(part) for part in key)]  # KeyError: no rounds saved for it
-        return tuple(float(v) for row in rows for v in self._column[row].values.to_pylist())
-
-    def __iter__(self) -> Iterator[SampleKey]:
-        return (tuple(name.split(_KEY_SEP)) for name in self._rows)  # type: ignore[misc]
-
-    def __len__(self) -> int:
-        return len(self._rows)
 
 
 def ingest_workers() -> int:
@@ -593,67 +550,6 @@ def _ingest_worker(
     return store._ledger["files"], store._ledger["columns"], warnings, runs
 
 
-_KEY_SEP = "\x1f"  # joins a sample key's parts: a character no run id, group, case or UUID holds
-
-
-def _frame(arrow: pa.Table | None, schema: pa.Schema, rounds: list[Any] | None) -> pd.DataFrame:
-    """An Arrow table of the store as pandas, or an empty frame with the schema's columns. With ``rounds``
-    (a list), the raw-rounds column stays Arrow: it is appended there, not converted."""
-    import pandas as pd
-    import pyarrow as pa
-
-    if arrow is None:
-        empty: pd.DataFrame = pd.DataFrame(columns=schema.names)
-        return empty
-    if rounds is not None and ROUNDS_COLUMN in arrow.column_names:
-        # turning 300,000 lists into Python objects is most of a read: the report needs few of them
-        rounds.append(arrow.column(ROUNDS_COLUMN))
-        arrow = arrow.drop_columns([ROUNDS_COLUMN])
-    # column by column, each freed once converted: the table and the frame are never both whole
-    pool = pa.system_memory_pool()
-    frame: pd.DataFrame = arrow.to_pandas(self_destruct=True, split_blocks=True, memory_pool=pool)
-    return frame
-
-
-def _sorted_by_column(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """``frame.sort_values(keys, kind="stable", na_position="first")``, one column at a time: sorting a
-    fleet's 250 MB table whole held two copies at once. The index keeps each row's old position."""
-    import pandas as pd
-
-    order = frame[keys].sort_values(keys, kind="stable", na_position="first").index.to_numpy()
-    for column in frame.columns:
-        frame[column] = frame[column].array.take(order)
-    frame.index = pd.Index(order)
-    return frame
-
-
-def _stored_rounds(bench: pd.DataFrame, column: Any, runs: int | None) -> StoredRounds:
-    """The rounds of ``bench``'s rows (in time order, indexed by their row in ``column``), of each
-    benchmark's last ``runs`` runs on each GPU (every row when None)."""
-    import numpy as np
-    import pyarrow as pa
-
-    chosen = bench[["run_id", "group", "case", "gpu_uuid"]]
-    if runs is not None:
-        series = ["group", "case", "gpu_uuid"]
-        last = chosen.drop_duplicates(keep="last")  # one row per run of each series, in time order
-        last = last[last.groupby(series, sort=False, dropna=False).cumcount(ascending=False) < max(1, runs)]
-        wanted = _row_keys(last)
-        chosen = chosen[_row_keys(chosen).isin(wanted)]
-    positions = np.asarray(chosen.index, dtype=np.int64)
-    # a missing value reads "nan", as str() of the pandas cell that rounds_of builds its key from
-    parts = [chosen[c].astype(object).where(chosen[c].notna(), "nan").astype(str) for c in chosen.columns]
-    keys = [_KEY_SEP.join(key) for key in zip(*parts, strict=True)]
-    return StoredRounds(keys, column.take(pa.array(positions)).combine_chunks())
-
-
-def _row_keys(frame: pd.DataFrame) -> pd.MultiIndex:
-    import pandas as pd
-
-    index: pd.MultiIndex = pd.MultiIndex.from_frame(frame)
-    return index
-
-
 def load_store(results_dir: Path, root: Path | None = None) -> tuple[LoadedRuns, Ingested]:
     """Ingest what is new under ``results_dir`` into its store, then read the whole store."""
     store = ResultsStore(results_dir, root)
@@ -699,14 +595,6 @@ def _text_values(values: pd.Series[Any]) -> Any:
     return values.map(lambda v: None if v is None or v != v else str(v))
 
 
-def _utc(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
-    import pandas as pd
-
-    for column in columns:
-        frame[column] = pd.to_datetime(frame[column], utc=True, errors="coerce")
-    return frame
-
-
 def _partition(run: Mapping[str, Any]) -> tuple[str, str]:
     """(``YYYY-MM-DD`` of the run's start in UTC, its host) for the hive partition folders."""
     text = str(run.get("run_time") or "")
@@ -726,9 +614,20 @@ def _partition(run: Mapping[str, Any]) -> tuple[str, str]:
     return date, str(run.get("host") or "unknown")
 
 
-def _hive_value(text: str) -> str:
-    """A partition value safe in a folder name (hive escapes the same characters with %XX)."""
-    return "".join(c if c.isalnum() or c in "-_." else f"%{ord(c):02X}" for c in text) or "unknown"
+def _write_parquet(table: pa.Table, target: Path) -> None:
+    """``table`` as Parquet at ``target``: written to a temporary file beside it, synced and renamed, so a
+    reader never sees half a file; the temporary file is removed when the write fails."""
+    import pyarrow.parquet as pq
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.tmp")
+    try:
+        pq.write_table(table, temporary)
+        fsync_file(temporary)
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
